@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
-
 from dmc.commands import ui
+
 from dmc.config import Config, load, parse_assignment
 from dmc.contract import DmcError, dumps
 

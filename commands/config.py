@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
 from dmc.commands import ui
 from dmc.commands.common import PRETTY, REPO, SET, fail, load_config
+
 from dmc.config import BY_KEY, SETTINGS, user_config_path
 from dmc.contract import DmcError, dumps
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
 from dmc.commands import ui
 from dmc.commands.common import BATCH, PRETTY, REPO, SET, fail, load_config
 from dmc.commands.pipe import run_stage
+
 from dmc.contract import DmcError, Document
 
 

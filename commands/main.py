@@ -7,10 +7,10 @@ imports its stage's code when it runs, so ``dmc intent`` never pays for another 
 from __future__ import annotations
 
 import typer
-
 from dmc.commands import config as config_cmd
 from dmc.commands import extract, intent
 from dmc.commands.pipe import install_signal_handlers
+
 from dmc import __version__
 
 EXIT_CODES_HELP = (

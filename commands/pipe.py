@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from dmc.commands import ui
+
 from dmc.contract import (
     MAX_INPUT_BYTES,
     DmcError,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 _PROG = "dmc"
@@ -51,7 +52,7 @@ def note(stage: str, message: str) -> None:
         _emit(f"{_PROG} {stage}: {message}")
 
 
-def table(title: str, rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> None:
+def table(title: str, rows: Sequence[Sequence[str]], headers: Sequence[str]) -> None:
     """A table for people on a terminal; nothing at all when stderr is not one."""
     if not stderr_is_tty() or _quiet():
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +102,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
-_SECRET_WORDS = ("token", "password", "secret", "api_key", "apikey")
+_SECRET_NAME = re.compile(r"(^|_)(token|password|passwd|secret|api_?key|private_key)$")
 
 
 @dataclass
@@ -214,8 +215,7 @@ def _flatten(data: Any, where: str, warnings: list[str]) -> dict[str, Any]:
             raise DmcError(f"config error: {where}: section '{section}' must be a mapping")
         for name, value in body.items():
             key = f"{section}.{name}"
-            if any(word in str(name).lower() for word in _SECRET_WORDS) and \
-                    not str(name).endswith("_file"):
+            if _SECRET_NAME.search(str(name).lower()):
                 raise DmcError(
                     f"config error: {where}: '{key}' looks like a secret; config files "
                     "must not hold secrets",

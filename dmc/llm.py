@@ -70,14 +70,12 @@ def ask_json(spec: ModelSpec, system: str, user: str, schema: dict[str, Any], *,
                                                 "strict": True}},
         }
     limits = httpx.Timeout(timeout, connect=min(timeout, 3.0))
-    try:
-        resp = httpx.post(url, content=orjson.dumps(body), timeout=limits,
-                          headers={"content-type": "application/json"})
-    except httpx.TimeoutException:
-        raise DmcError(f"{spec.label} did not answer within {timeout:g} s", Exit.REMOTE) from None
-    except httpx.HTTPError as exc:
-        raise DmcError(f"{spec.label} is unreachable ({type(exc).__name__})",
-                       Exit.UNAVAILABLE) from None
+    resp = _post(httpx, url, body, limits, spec, timeout)
+    if spec.kind == "openai" and resp.status_code in (400, 422, 500) and \
+            ("response_format" in resp.text or "json_schema" in resp.text):
+        # llama-cpp-python's server knows only {"type": "json_object", "schema": ...}
+        body["response_format"] = {"type": "json_object", "schema": schema}
+        resp = _post(httpx, url, body, limits, spec, timeout)
     if resp.status_code == 404 and spec.kind == "ollama":
         raise DmcError(f"Ollama has no model '{spec.model}'", Exit.UNAVAILABLE,
                        hint=f"run: ollama pull {spec.model}")
@@ -96,6 +94,18 @@ def ask_json(spec: ModelSpec, system: str, user: str, schema: dict[str, Any], *,
         raise DmcError(f"{spec.label} answered {type(answer).__name__}, not an object",
                        Exit.REMOTE)
     return answer
+
+
+def _post(httpx: Any, url: str, body: dict[str, Any], limits: Any, spec: ModelSpec,
+          timeout: float) -> Any:
+    try:
+        return httpx.post(url, content=orjson.dumps(body), timeout=limits,
+                          headers={"content-type": "application/json"})
+    except httpx.TimeoutException:
+        raise DmcError(f"{spec.label} did not answer within {timeout:g} s", Exit.REMOTE) from None
+    except httpx.HTTPError as exc:
+        raise DmcError(f"{spec.label} is unreachable ({type(exc).__name__})",
+                       Exit.UNAVAILABLE) from None
 
 
 def _num_ctx(prompt: str, max_tokens: int) -> int:

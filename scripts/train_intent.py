@@ -17,12 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    data = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared/data/intent-dev.jsonl"
+    default = ROOT.parent / "shared/data/intent-dev.jsonl"
+    data = Path(sys.argv[1]) if len(sys.argv) > 1 else default
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "dmc/intent/model.json"
     model = fit(load_examples(data), **HYPERPARAMS)
     model["trained_on"] = data.name
     model["hyperparams"] = HYPERPARAMS
-    out.write_text(json.dumps(model, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")
+    text = json.dumps(model, separators=(",", ":"), sort_keys=True)
+    out.write_text(text + "\n", encoding="utf-8")
     print(f"wrote {out} ({len(model['weights'])} features)")
 
 

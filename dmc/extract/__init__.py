@@ -38,8 +38,8 @@ _EXTS = "|".join(sorted({e.lstrip(".") for e in EXTENSION_LANGUAGE}
                            "html", "css", "scss", "vue", "svelte", "lock", "env", "xml"},
                         key=len, reverse=True))
 _FILE = re.compile(
-    r"(?<![\w@/:.])((?:\.{1,2}/)?(?:[\w.-]+/)*[\w-][\w.-]*\.(?:" + _EXTS + r")"
-    r"|(?:\.{1,2}/)?(?:[\w.-]+/)+[\w.-]+|Dockerfile|Makefile|\.env|\.gitignore)(?![\w/])"
+    r"(?<![\w@/:.])((?:\.{1,2}/|/)?(?:[\w.-]+/)*[\w-][\w.-]*\.(?:" + _EXTS + r")"
+    r"|(?:\.{1,2}/|/)?(?:[\w.-]+/)+[\w.-]+|Dockerfile|Makefile|\.env|\.gitignore)(?![\w/])"
 )
 _BACKTICK = re.compile(r"`([^`\n]{1,120})`")
 _SYMBOL = re.compile(r"\b([a-z]+(?:_[a-z0-9]+)+|[a-z]+[A-Z][A-Za-z0-9]*|"
@@ -82,7 +82,10 @@ def extract(text: str, repo: Path | None) -> dict[str, Any]:
     out["language_evidence"] = languages
     if repo is not None:
         out["repo"] = str(repo)
-        out["mentioned_files"] = [_check_file(repo, f) for f in files]
+        checked = [_check_file(repo, f) for f in files]
+        # "and/or", "read/write": slash pairs that are not in the repo are words, not paths
+        out["mentioned_files"] = [c for c in checked if c["exists"] or c.get("outside_repo")
+                                  or not _is_word_pair(c["path"])]
         dep_info = _dependencies(repo)
         out.update(dep_info)
     else:
@@ -120,12 +123,17 @@ def _mentions(cue: str, words: set[str], named: set[str], lowered: str) -> bool:
 def _mentioned_files(text: str) -> list[str]:
     seen: list[str] = []
     for raw in _FILE.findall(text):
-        path = raw.strip("`'\".,;:()")
+        path = raw.rstrip("`'\".,;:()").lstrip("`'\"(")
         if path.startswith("./"):
             path = path[2:]
         if path and path not in seen and "://" not in path and not path.startswith("e.g"):
             seen.append(path)
     return seen[:50]
+
+
+def _is_word_pair(path: str) -> bool:
+    parts = path.split("/")
+    return len(parts) == 2 and all(p.isalpha() and p.islower() for p in parts)
 
 
 def _check_file(root: Path, path: str) -> dict[str, Any]:

@@ -56,8 +56,9 @@ def analyze(doc: Document, *, min_confidence: float = 0.5, model: Any = None,
         except DmcError as exc:
             if exc.code not in (Exit.UNAVAILABLE, Exit.REMOTE):
                 raise
-            notes.append(f"{exc.message}; used the embedded classifier instead")
-            intent["fallback"] = {"from": model.label, "reason": exc.message}
+            reason = exc.message + (f" ({exc.hint})" if exc.hint else "")
+            notes.append(f"{reason}; used the embedded classifier instead")
+            intent["fallback"] = {"from": model.label, "reason": reason}
     if intent["low_confidence"]:
         notes.append(f"low confidence ({intent['confidence']:.2f} < {min_confidence:g}) "
                      f"for task type '{intent['task_type']}'")

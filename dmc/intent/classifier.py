@@ -93,7 +93,7 @@ def classify(text: str, *, min_confidence: float = 0.5) -> dict[str, Any]:
     model = load_model()
     feats = extract(text)
     probs = softmax(model.scores(feats))
-    ranked = sorted(zip(model.labels, probs), key=lambda p: -p[1])
+    ranked = sorted(zip(model.labels, probs, strict=True), key=lambda p: -p[1])
     if conversational is not None:
         task_type, confidence, signals = conversational
         alternatives = {task_type: round(confidence, 3)}

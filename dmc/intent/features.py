@@ -101,7 +101,7 @@ def extract(text: str) -> dict[str, float]:
     feats: dict[str, float] = {"bias": 1.0}
     for s in stems:
         feats["w:" + s] = 1.0
-    for a, b in zip(stems, stems[1:]):
+    for a, b in zip(stems, stems[1:], strict=False):
         feats[f"b:{a}_{b}"] = 1.0
     if stems:
         feats["first:" + stems[0]] = 1.0
@@ -116,9 +116,9 @@ def extract(text: str) -> dict[str, float]:
         for cat in STEMMED_CUES.get(s, ()):
             hits[cat] = hits.get(cat, 0) + 1
         if s.startswith("<file:"):
-            cat = _EXT_CUE.get(s[6:-1])
-            if cat:
-                hits[cat] = hits.get(cat, 0) + 1
+            ext_cat = _EXT_CUE.get(s[6:-1])
+            if ext_cat:
+                hits[ext_cat] = hits.get(ext_cat, 0) + 1
     for cat, n in hits.items():
         feats["lex:" + cat] = 1.0
         if n > 1:

@@ -99,7 +99,7 @@ TASK_CUES: dict[str, tuple[str, ...]] = {
     ),
     "explanation": (
         "explain", "explains", "what", "why", "how", "where", "understand", "walk", "through",
-        "meaning", "mean", "means", "difference", "works", "overview", "?",
+        "meaning", "mean", "means", "difference", "overview", "?",
     ),
     "code_review": (
         "review", "reviews", "audit", "critique", "feedback", "pr", "pull", "diff", "lgtm",

@@ -51,7 +51,7 @@ def _vocabulary(feats: Sequence[dict[str, float]], sources: Sequence[str],
                 min_sources: int, min_count: int) -> list[str]:
     seen_in: dict[str, set[str]] = defaultdict(set)
     counts: Counter[str] = Counter()
-    for f, src in zip(feats, sources):
+    for f, src in zip(feats, sources, strict=True):
         for name in f:
             seen_in[name].add(src)
             counts[name] += 1

@@ -1,0 +1,52 @@
+"""``make bench``: run every benchmark, write bench/results/*.json and bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import bench_intent  # noqa: E402
+from bench.common import RESULTS, ROOT  # noqa: E402
+
+
+def render() -> str:
+    out = ["# Benchmark results", "",
+           "Written by `make bench` (bench/run.py); raw figures in bench/results/*.json.", ""]
+    intent_path = RESULTS / "intent.json"
+    if intent_path.exists():
+        r = json.loads(intent_path.read_text())
+        m = r["machine"]
+        out += [f"## dmc intent ({m['date']}; {m['cores']} cores, {m['cpu']}, "
+                f"Python {m['python']})", ""]
+        s = r["single_request_wall"]
+        out.append(f"- `{r['commands']['single']}`: median **{s['median_s']} s** "
+                   f"(min {s['min_s']}, max {s['max_s']}; goal ≤ {s['goal_s']} s)")
+        b = r["batch"]
+        out.append(f"- `{r['commands']['batch']}`: {b['requests']} requests in {b['seconds']} s"
+                   f" = **{b['requests_per_s']} requests/s**, {b['lines_out']} lines out")
+        a = r["accuracy"]
+        out += ["", "Accuracy, leave-one-project-out (fit on two projects, scored on the third):",
+                "", "| held-out project | macro | accuracy | keyword baseline macro | "
+                "per class (recall, n) |", "|---|---|---|---|---|"]
+        for proj, rep in a["per_held_out_project"].items():
+            mod = rep["model"]
+            per = ", ".join(f"{k[:8]} {v} ({mod['support'][k]})"
+                            for k, v in mod["per_class"].items())
+            out.append(f"| {proj} | **{mod['macro_accuracy']}** | {mod['accuracy']} | "
+                       f"{rep['keyword_baseline']['macro_accuracy']} | {per} |")
+        out += ["", f"Mean macro accuracy on unseen projects: **{a['mean_macro_accuracy']}** "
+                f"(keyword baseline {a['mean_keyword_baseline_macro']}).", ""]
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    bench_intent.main()
+    (ROOT / "bench" / "RESULTS.md").write_text(render(), encoding="utf-8")
+    print(f"wrote {ROOT / 'bench' / 'RESULTS.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""Man pages generated from the CLI itself, so they cannot drift from it.
+
+``make man`` writes ``man/*.1``; a test regenerates them in memory and compares, so a flag
+added without regenerating fails the suite. Examples and the shared sections (exit codes,
+environment, files) are written here once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer.main
+
+from dmc import __version__
+from dmc.config import SETTINGS
+
+DATE = "2026-11"
+
+EXIT_STATUS = [
+    ("0", "success"),
+    ("1", "validation found blocking issues"),
+    ("2", "usage error or bad input (not JSON, wrong schema, unreadable file, bad config)"),
+    ("3", "a needed service or resource is unavailable (agent, Ollama, model, index)"),
+    ("4", "remote or model error, or a timeout"),
+    ("70", "internal error (a bug in dmc: please report it)"),
+    ("130", "interrupted (Ctrl-C or SIGTERM)"),
+    ("141", "stdout was closed early by its reader, as for any filter killed by SIGPIPE"),
+]
+
+EXAMPLES: dict[str, list[tuple[str, str]]] = {
+    "": [
+        ("The laptop half of the pipeline, one stage per process:",
+         'echo "add JWT authentication to the Express API" | dmc intent | dmc extract --pretty'),
+        ("Classify a file of requests, one per line, in one process:",
+         "dmc intent --batch < requests.txt > intents.ndjson"),
+    ],
+    "intent": [
+        ("Classify a request given as an argument:", 'dmc intent "handle empty config file"'),
+        ("Ask a local Ollama model, falling back to the embedded classifier:",
+         'dmc intent --model ollama:qwen2.5-coder "speed up the tokenizer"'),
+        ("Ask an OpenAI-compatible server (llama.cpp, vLLM):",
+         'dmc intent --model "http://127.0.0.1:8080/v1#qwen" "add OAuth2 login"'),
+    ],
+    "extract": [
+        ("Extract against a repository other than the current one:",
+         'dmc extract --repo ~/src/app "add JWT login to models/User.js" --pretty'),
+    ],
+    "config": [
+        ("Show every setting and where its value came from:", "dmc config show --pretty"),
+        ("Override a setting for one command:",
+         "dmc intent --set preprocessing.min_confidence=0.7 \"tidy the parser\""),
+        ("Set a value through the environment:",
+         "DMC_DESKTOP__URL=http://gpu-box:8765 dmc config get desktop.url"),
+    ],
+}
+
+SEE_ALSO = {"": ["dmc-intent(1)", "dmc-extract(1)", "dmc-config(1)"]}
+
+
+def _esc(text: str) -> str:
+    """Escape roff specials: backslashes, leading dots and quotes, hyphens in options."""
+    text = text.replace("\\", "\\e").replace("-", "\\-")
+    lines = []
+    for line in text.splitlines():
+        if line.startswith((".", "'")):
+            line = "\\&" + line
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _option_line(param: Any) -> tuple[str, str]:
+    names = ", ".join(f"\\fB{_esc(o)}\\fR" for o in [*param.opts, *param.secondary_opts])
+    if param.param_type_name == "argument":
+        names = f"\\fI{param.name.upper()}\\fR" + ("..." if param.nargs == -1 else "")
+    elif not getattr(param, "is_flag", False):
+        meta = param.metavar or param.name.upper()
+        names += f" \\fI{_esc(meta)}\\fR"
+    return names, _esc(" ".join((param.help or "").split()))
+
+
+def _page(name: str, summary: str, synopsis: str, description: str,
+          params: list[Any], extra: list[str]) -> str:
+    title = name.upper()
+    out = [
+        f'.TH {_esc(title)} 1 "{DATE}" "dmc {__version__}" "dmc manual"',
+        ".SH NAME",
+        f"{_esc(name)} \\- {_esc(summary)}",
+        ".SH SYNOPSIS",
+        f".B {_esc(synopsis)}",
+        ".SH DESCRIPTION",
+    ]
+    for para in description.split("\n\n"):
+        out += [".PP", _esc(" ".join(para.split()))]
+    visible = [p for p in params if not getattr(p, "hidden", False) and p.name != "help"]
+    if visible:
+        out.append(".SH OPTIONS")
+        for param in visible:
+            names, help_text = _option_line(param)
+            out += [".TP", names, help_text or "(no description)"]
+    out += extra
+    return "\n".join(out) + "\n"
+
+
+def _common_sections(key: str) -> list[str]:
+    out = [".SH EXIT STATUS", "The same for every dmc subcommand:"]
+    for code, meaning in EXIT_STATUS:
+        out += [".TP", f"\\fB{code}\\fR", _esc(meaning)]
+    examples = EXAMPLES.get(key, [])
+    if examples:
+        out.append(".SH EXAMPLES")
+        for text, cmd in examples:
+            out += [".PP", _esc(text), ".PP", ".RS 4", ".nf", _esc(cmd), ".fi", ".RE"]
+    see = SEE_ALSO.get(key, ["dmc(1)"])
+    out += [".SH SEE ALSO", _esc(", ".join(see))]
+    return out
+
+
+def _top_sections(group: Any) -> list[str]:
+    out = [".SH COMMANDS"]
+    for name, cmd in group.commands.items():
+        first = (cmd.help or "").strip().split("\n")[0]
+        out += [".TP", f"\\fBdmc {_esc(name)}\\fR", _esc(first)]
+    out += [
+        ".SH THE PIPE CONTRACT",
+        ".PP",
+        _esc("One request document (a JSON object with a 'dmc' schema version) flows through "
+             "the stages; each adds its own key (input, intent, extraction, context, payload, "
+             "result, validation) and passes every other key through. Input whose first "
+             "non-blank character is { or [ is JSON and must parse; anything else is the "
+             "request text. NDJSON (one document per line) is streamed line by line. A stage "
+             "that fails writes {\"error\": {\"stage\", \"code\", \"message\"}} and a one-line "
+             "message on stderr; a stage given an error document passes it through and exits "
+             "with its code. stdout carries JSON only; rich output goes to stderr, and only "
+             "when it is a terminal."),
+        ".SH CONFIGURATION",
+        ".PP",
+        _esc("YAML, layered: built-in defaults < ~/.config/dmc/config.yaml (or $DMC_CONFIG) < "
+             ".dmc.yaml at the repository root < DMC_SECTION__KEY environment variables < "
+             "--set KEY=VALUE and flags. Secrets never go in config files."),
+    ]
+    for s in SETTINGS:
+        out += [".TP", f"\\fB{_esc(s.key)}\\fR ({_esc(s.type)}, default {_esc(repr(s.default))})",
+                _esc(s.help)]
+    out += [
+        ".SH ENVIRONMENT",
+        ".TP", "\\fBDMC_\\fISECTION\\fB__\\fIKEY\\fR", _esc("Override a setting, e.g. "
+                                                           "DMC_DESKTOP__TIMEOUT=60."),
+        ".TP", "\\fBDMC_CONFIG\\fR", _esc("Path of the user configuration file."),
+        ".TP", "\\fBDMC_AGENT_TOKEN\\fR", _esc("Bearer token for the desktop agent."),
+        ".TP", "\\fBDMC_QUIET\\fR", _esc("Set to 1 to silence warnings and notes on stderr."),
+        ".TP", "\\fBDMC_DEBUG\\fR", _esc("Set to 1 to get a traceback for internal errors."),
+        ".TP", "\\fBNO_COLOR\\fR", _esc("Disable rich output on a terminal."),
+        ".SH FILES",
+        ".TP", "\\fI.dmc.yaml\\fR", _esc("Project configuration at the repository root."),
+        ".TP", "\\fI.dmc/\\fR", _esc("Per-project state (index, style profile)."),
+    ]
+    return out
+
+
+def render_all() -> dict[str, str]:
+    """Every man page, by file name."""
+    from dmc.commands.main import app
+
+    group: Any = typer.main.get_command(app)
+    pages: dict[str, str] = {}
+    pages["dmc.1"] = _page(
+        "dmc", "a local coding assistant as composable Unix commands",
+        "dmc [--version] COMMAND [OPTIONS] [ARGS]...", group.help or "", [],
+        _top_sections(group) + _common_sections(""))
+    for name, cmd in group.commands.items():
+        sub = getattr(cmd, "commands", None)
+        extra: list[str] = []
+        if sub:
+            extra.append(".SH SUBCOMMANDS")
+            for sname, scmd in sub.items():
+                extra += [".TP", f"\\fBdmc {_esc(name)} {_esc(sname)}\\fR",
+                          _esc(" ".join((scmd.help or "").split()))]
+                for param in scmd.params:
+                    if param.name == "help":
+                        continue
+                    names, help_text = _option_line(param)
+                    extra += [".RS", ".TP", names, help_text or "(no description)", ".RE"]
+            synopsis = f"dmc {name} SUBCOMMAND [OPTIONS]"
+            params: list[Any] = []
+        else:
+            synopsis = f"dmc {name} [OPTIONS] [TEXT]..."
+            params = list(cmd.params)
+        summary = (cmd.help or "").strip().split("\n")[0].rstrip(".")
+        pages[f"dmc-{name}.1"] = _page(f"dmc-{name}", summary, synopsis, cmd.help or "",
+                                       params, extra + _common_sections(name))
+    return pages
+
+
+def write_all(folder: Path) -> list[Path]:
+    """Write the pages; returns the paths written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in render_all().items():
+        path = folder / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

