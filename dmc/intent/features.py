@@ -20,6 +20,11 @@ _IDENT_SHAPES = (
     re.compile(r"^[a-z]+[a-z0-9]*(?:_[a-z0-9]+)+$"),  # snake_case
     re.compile(r"^[a-z]+(?:\.[a-z_]+)+\(?\)?$"),  # dotted.path
 )
+_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("version", re.compile(r"\bv?\d+\.\d+(?:\.\d+)?\b|\bv\d+\b|\bpython ?3\.?\d*\b")),
+    ("condition", re.compile(r"\b(when|if|unless|while|after|before|on)\b .{3,}")),
+    ("instead", re.compile(r"\binstead of\b|\brather than\b|\bin favou?r of\b")),
+)
 _FILE_EXT = re.compile(r"\.(md|rst|txt|py|js|ts|tsx|jsx|rs|go|yml|yaml|toml|json|cfg|ini|lock)$")
 _EXT_CUE = {
     "md": "documentation", "rst": "documentation", "txt": "documentation",
@@ -125,8 +130,12 @@ def extract(text: str) -> dict[str, float]:
             feats["lex2:" + cat] = 1.0
     if code_items:
         feats["shape:code"] = 1.0
-    if _MULTIPLIER.search(text.lower()):
+    lowered = text.lower()
+    if _MULTIPLIER.search(lowered):
         feats["shape:multiplier"] = 1.0
+    for name, pattern in _SHAPES:
+        if pattern.search(lowered):
+            feats["shape:" + name] = 1.0
     n = len(stems)
     feats["shape:len" + ("1-3" if n <= 3 else "4-7" if n <= 7 else "8+")] = 1.0
     return feats

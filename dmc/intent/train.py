@@ -21,6 +21,10 @@ from dmc.intent.features import extract
 #: Chosen by leave-one-project-out macro accuracy on intent-dev.jsonl (bench/bench_intent.py).
 HYPERPARAMS: dict[str, float] = {"l2": 50.0, "lex_l2_scale": 0.05}
 
+#: Features built from the hand-written lexicons and shapes: kept whatever the vocabulary
+#: filter says, and regularised less, because they carry over between projects.
+PORTABLE_PREFIXES: tuple[str, ...] = ("lex", "firstlex", "secondlex", "shape")
+
 COMMIT_LABELS: tuple[str, ...] = (
     "feature_implementation", "bug_fix", "refactoring", "optimization", "documentation",
     "testing", "configuration",
@@ -57,7 +61,7 @@ def _vocabulary(feats: Sequence[dict[str, float]], sources: Sequence[str],
             counts[name] += 1
     keep = []
     for name, srcs in seen_in.items():
-        always = name == "bias" or name.startswith(("lex", "firstlex", "secondlex", "shape"))
+        always = name == "bias" or name.startswith(PORTABLE_PREFIXES)
         if always or (len(srcs) >= min_sources and counts[name] >= min_count):
             keep.append(name)
     return sorted(keep)
@@ -90,7 +94,7 @@ def fit(examples: Iterable[Example], *, l2: float = 1.0, min_sources: int = 2,
     w = np.zeros((len(vocab), len(labels)))
     reg = np.full((len(vocab), 1), l2 / len(y))
     for name, i in index.items():  # the portable cues may speak louder than single words
-        if name.startswith(("lex", "firstlex", "secondlex", "shape")):
+        if name.startswith(PORTABLE_PREFIXES):
             reg[i] *= lex_l2_scale
     reg[index["bias"]] = 0.0
     m = np.zeros_like(w)
