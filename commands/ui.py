@@ -52,6 +52,11 @@ def note(stage: str, message: str) -> None:
         _emit(f"{_PROG} {stage}: {message}")
 
 
+def plain(line: str) -> None:
+    """A line for people, as compilers print diagnostics (not silenced by DMC_QUIET)."""
+    _emit(line)
+
+
 def table(title: str, rows: Sequence[Sequence[str]], headers: Sequence[str]) -> None:
     """A table for people on a terminal; nothing at all when stderr is not one."""
     if not stderr_is_tty() or _quiet():
@@ -74,6 +79,9 @@ def summary(stage: str, doc: dict[str, Any]) -> None:
     value = doc.get(stage_key(stage))
     if not isinstance(value, dict):
         return
+    if stage == "validate":
+        _issues_table(value)
+        return
     rows = [(k, _short(v)) for k, v in value.items()]
     table(f"dmc {stage}", rows, ("field", "value"))
 
@@ -86,3 +94,15 @@ def stage_key(stage: str) -> str:
 def _short(value: Any, width: int = 90) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _issues_table(validation: dict[str, Any]) -> None:
+    rows = [(f"{i['path']}:{i['line']}:{i.get('column', 0) + 1}", i["severity"],
+             f"{i['tool']}/{i['rule']}", _short(i["message"], 70))
+            for i in validation.get("issues", [])]
+    counts = validation.get("counts", {})
+    verdict = "passed" if validation.get("passed") else "FAILED"
+    title = (f"dmc validate: {verdict} — {counts.get('error', 0)} errors, "
+             f"{counts.get('warning', 0)} warnings, {counts.get('info', 0)} info "
+             f"(fail on {validation.get('fail_on', 'error')})")
+    table(title, rows, ("where", "severity", "rule", "message"))

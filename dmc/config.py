@@ -88,6 +88,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("validation.enable_type_checking", "bool", True, "run mypy"),
     Setting("validation.fail_on", "str", "error", "lowest severity that fails validate",
             choices=("error", "warning", "info")),
+    Setting("validation.max_complexity", "int", 10,
+            "McCabe complexity above which pylint warns (a payload's quality_criteria wins)",
+            minimum=1),
+    Setting("validation.tool_timeout", "float", 120.0, "seconds one linter run may take",
+            minimum=1),
+    Setting("validation.test_timeout", "float", 60.0,
+            "seconds --run-tests may take before the sandbox is killed", minimum=1),
     # server: the desktop agent
     Setting("server.host", "str", "127.0.0.1", "agent bind address"),
     Setting("server.port", "int", 8765, "agent port", minimum=1, maximum=65535),

@@ -1,0 +1,95 @@
+"""Checks are small plug-ins: one tool, the languages it handles, its version, one run.
+
+A check's :meth:`Check.run` gets every file it should look at and runs its tool once
+(one process for all files, never one per file); the runner handles caching, parallelism
+and the report. Adding a tool means adding one module here and listing it in ``ALL``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from dmc.validate.issues import Issue
+
+
+@dataclass(frozen=True)
+class Target:
+    """A file to check: the path reported to users, the file on disk, its language."""
+
+    path: str
+    real: str
+    language: str
+    digest: str
+
+
+@dataclass
+class Options:
+    """What the checks need to know beyond the files."""
+
+    cwd: Path
+    max_complexity: int = 10
+    enable_linting: bool = True
+    enable_security_scan: bool = True
+    enable_type_checking: bool = True
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    rules_digest: str = ""
+    timeout: float = 120.0
+    cache_dir: Path | None = None
+
+
+class ToolFailed(Exception):
+    """A tool ran but its output could not be used (crash, unparsable output)."""
+
+
+class Check:
+    """Base class: subclasses set ``name``/``languages`` and implement ``run``."""
+
+    name: str = ""
+    languages: frozenset[str] = frozenset()
+    package: str | None = None  # the Python distribution that provides the tool
+    install_hint: str = ""
+
+    def enabled(self, opts: Options) -> bool:
+        """Whether configuration asks for this check."""
+        return True
+
+    def version(self) -> str | None:
+        """Tool version, or None when the tool is not installed."""
+        if self.package is None:
+            return "builtin"
+        try:
+            return version(self.package)
+        except PackageNotFoundError:
+            return None
+
+    def settings(self, opts: Options) -> str:
+        """Everything besides file content and version that changes the result."""
+        return ""
+
+    def run(self, targets: list[Target], opts: Options) -> dict[str, list[Issue]]:
+        """Issues per target path; a target with no issues may be absent."""
+        raise NotImplementedError
+
+
+def run_tool(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a tool, turning a hang or a missing program into :class:`ToolFailed`."""
+    try:
+        return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        raise ToolFailed(f"{Path(args[0]).name} did not finish within {timeout:g} s") from None
+    except OSError as exc:
+        raise ToolFailed(f"cannot run {args[0]}: {exc}") from None
+
+
+def by_real_path(targets: list[Target]) -> dict[str, Target]:
+    """Targets keyed by their resolved on-disk path, to map tool output back."""
+    out = {}
+    for t in targets:
+        out[str(Path(t.real).resolve())] = t
+        out[t.real] = t
+    return out

@@ -1,0 +1,150 @@
+"""Python linters: pylint (with the mccabe extension), bandit, mypy. Each runs once over
+all files, with JSON output parsed into the shared issue format."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from dmc.validate.checks import Check, Options, Target, ToolFailed, by_real_path, run_tool
+from dmc.validate.issues import Issue
+
+_PYLINT_SEVERITY = {"fatal": "error", "error": "error", "warning": "warning",
+                    "refactor": "info", "convention": "info", "info": "info"}
+_BANDIT_SEVERITY = {"HIGH": "error", "MEDIUM": "warning", "LOW": "info"}
+
+
+def _lookup(table: dict[str, Target], cwd: Path, path: str) -> Target | None:
+    return table.get(path) or table.get(str((cwd / path).resolve()))
+
+
+class PylintCheck(Check):
+    """pylint; complexity above ``quality_criteria.max_complexity`` is a warning."""
+
+    name = "pylint"
+    languages = frozenset({"python"})
+    package = "pylint"
+    install_hint = "pip install pylint"
+
+    def enabled(self, opts: Options) -> bool:
+        return opts.enable_linting
+
+    def settings(self, opts: Options) -> str:
+        return f"max-complexity={opts.max_complexity}"
+
+    def run(self, targets: list[Target], opts: Options) -> dict[str, list[Issue]]:
+        jobs = "2" if len(targets) >= 8 else "1"
+        proc = run_tool([sys.executable, "-m", "pylint", "--output-format=json", "--score=n",
+                         "--reports=n", "--load-plugins=pylint.extensions.mccabe",
+                         f"--max-complexity={opts.max_complexity}", f"--jobs={jobs}",
+                         *[t.real for t in targets]], opts.cwd, opts.timeout)
+        if proc.returncode & 32 or (proc.returncode & 1 and not proc.stdout.strip()):
+            raise ToolFailed(f"pylint failed: {proc.stderr.strip()[-300:]}")
+        try:
+            messages = json.loads(proc.stdout or "[]")
+        except json.JSONDecodeError:
+            raise ToolFailed("pylint printed output that is not JSON") from None
+        table = by_real_path(targets)
+        out: dict[str, list[Issue]] = {}
+        for m in messages:
+            target = _lookup(table, opts.cwd, m.get("path", ""))
+            if target is None:
+                continue
+            severity = _PYLINT_SEVERITY.get(m.get("type", ""), "info")
+            if m.get("symbol") == "too-complex":
+                severity = "warning"
+            out.setdefault(target.path, []).append(Issue(
+                target.path, int(m.get("line") or 1), int(m.get("column") or 0), severity,
+                m.get("symbol") or m.get("message-id", "pylint"), "pylint", m.get("message", ""),
+                end_line=m.get("endLine"), end_column=m.get("endColumn"),
+                fix=f"pylint {m.get('message-id')}: see `pylint --help-msg={m.get('symbol')}`"))
+        return out
+
+
+class BanditCheck(Check):
+    """bandit security scan: HIGH severity is an error, MEDIUM a warning, LOW info."""
+
+    name = "bandit"
+    languages = frozenset({"python"})
+    package = "bandit"
+    install_hint = "pip install bandit"
+
+    def enabled(self, opts: Options) -> bool:
+        return opts.enable_security_scan
+
+    def run(self, targets: list[Target], opts: Options) -> dict[str, list[Issue]]:
+        proc = run_tool([sys.executable, "-m", "bandit", "-f", "json", "-q",
+                         *[t.real for t in targets]], opts.cwd, opts.timeout)
+        try:
+            report = json.loads(proc.stdout or "{}")
+        except json.JSONDecodeError:
+            raise ToolFailed(f"bandit failed: {proc.stderr.strip()[-300:]}") from None
+        table = by_real_path(targets)
+        out: dict[str, list[Issue]] = {}
+        for r in report.get("results", []):
+            target = _lookup(table, opts.cwd, r.get("filename", ""))
+            if target is None:
+                continue
+            severity = _BANDIT_SEVERITY.get(r.get("issue_severity", ""), "info")
+            lines = r.get("line_range") or [r.get("line_number", 1)]
+            out.setdefault(target.path, []).append(Issue(
+                target.path, int(r.get("line_number") or 1), int(r.get("col_offset") or 0),
+                severity, r.get("test_id", "bandit"), "bandit",
+                f"{r.get('issue_text', '')} (confidence {r.get('issue_confidence', '?')})",
+                end_line=int(lines[-1]), end_column=r.get("end_col_offset"),
+                fix=r.get("more_info")))
+        return out
+
+
+class MypyCheck(Check):
+    """mypy type check, imports outside the checked files treated as Any."""
+
+    name = "mypy"
+    languages = frozenset({"python"})
+    package = "mypy"
+    install_hint = "pip install mypy"
+
+    def enabled(self, opts: Options) -> bool:
+        return opts.enable_type_checking
+
+    def run(self, targets: list[Target], opts: Options) -> dict[str, list[Issue]]:
+        args = [sys.executable, "-m", "mypy", "-O", "json", "--show-column-numbers",
+                "--show-error-end", "--no-error-summary", "--ignore-missing-imports",
+                "--follow-imports=silent", "--no-color-output", "--hide-error-context"]
+        if opts.cache_dir is not None:
+            args += ["--cache-dir", str(opts.cache_dir / "mypy")]
+        else:
+            args += ["--cache-dir", "/dev/null"]
+        # mypy refuses two files with the same module name; check those one group at a time
+        groups: list[list[Target]] = []
+        for t in targets:
+            stem = Path(t.real).name
+            for group in groups:
+                if all(Path(g.real).name != stem for g in group):
+                    group.append(t)
+                    break
+            else:
+                groups.append([t])
+        out: dict[str, list[Issue]] = {}
+        table = by_real_path(targets)
+        for group in groups:
+            proc = run_tool([*args, *[t.real for t in group]], opts.cwd, opts.timeout)
+            if proc.returncode not in (0, 1):
+                raise ToolFailed(f"mypy failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+            for line in proc.stdout.splitlines():
+                try:
+                    m = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                target = _lookup(table, opts.cwd, m.get("file", ""))
+                if target is None:
+                    continue
+                severity = "error" if m.get("severity") == "error" else "info"
+                column = max(int(m.get("column") or 0), 0)
+                out.setdefault(target.path, []).append(Issue(
+                    target.path, int(m.get("line") or 1), column, severity,
+                    m.get("code") or "mypy", "mypy", m.get("message", ""),
+                    end_line=m.get("end_line"), end_column=m.get("end_column"),
+                    fix=m.get("hint")))
+        return out
