@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bench_intent  # noqa: E402
+from bench import bench_intent, bench_validate  # noqa: E402
 from bench.common import RESULTS, ROOT  # noqa: E402
 
 
@@ -39,11 +39,28 @@ def render() -> str:
                        f"{rep['keyword_baseline']['macro_accuracy']} | {per} |")
         out += ["", f"Mean macro accuracy on unseen projects: **{a['mean_macro_accuracy']}** "
                 f"(keyword baseline {a['mean_keyword_baseline_macro']}).", ""]
+    validate_path = RESULTS / "validate.json"
+    if validate_path.exists():
+        r = json.loads(validate_path.read_text())
+        m = r["machine"]
+        u = r["usual_way_s"]
+        out += [f"## dmc validate ({m['date']}; {m['cores']} cores, {m['cpu']})", "",
+                f"`{r['command']}`, tools {r['tools']}:", "",
+                "| run | seconds | goal |", "|---|---|---|",
+                f"| dmc validate, cold (empty cache) | **{r['dmc_cold_s']}** | "
+                f"{r['goals']['cold_s']} |",
+                f"| dmc validate, warm (nothing changed), median of 5 | "
+                f"**{r['dmc_warm_median_s']}** | {r['goals']['warm_s']} |",
+                f"| dmc validate, one file changed | {r['dmc_one_file_changed_s']} | |",
+                f"| usual way: pylint + bandit + mypy one after another | "
+                f"{r['usual_way_total_s']} (pylint {u['pylint']}, bandit {u['bandit']}, "
+                f"mypy {u['mypy']}) | |", ""]
     return "\n".join(out) + "\n"
 
 
 def main() -> None:
     bench_intent.main()
+    bench_validate.main()
     (ROOT / "bench" / "RESULTS.md").write_text(render(), encoding="utf-8")
     print(f"wrote {ROOT / 'bench' / 'RESULTS.md'}")
 

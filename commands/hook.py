@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import typer
-
 from dmc.commands.common import fail
+
 from dmc.contract import DmcError, dumps
 
 MARKER = "# installed by: dmc hook install"

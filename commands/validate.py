@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-
 from dmc.commands import ui
 from dmc.commands.common import PRETTY, REPO, SET, fail, load_config
 from dmc.commands.pipe import run_stage
+
 from dmc.contract import DmcError, Document, Exit, dumps, new_document
 
 SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".dmc", "dist", "build",

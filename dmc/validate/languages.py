@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 #: extension -> language
@@ -68,7 +68,7 @@ def detect(path: str, text: str | None = None) -> str | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def grammar(language: str) -> Any | None:
     """The tree-sitter ``Language`` for a language, or None when its wheel is missing."""
     spec = GRAMMARS.get(language)

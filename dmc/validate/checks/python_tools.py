@@ -38,6 +38,9 @@ class PylintCheck(Check):
         proc = run_tool([sys.executable, "-m", "pylint", "--output-format=json", "--score=n",
                          "--reports=n", "--load-plugins=pylint.extensions.mccabe",
                          f"--max-complexity={opts.max_complexity}", f"--jobs={jobs}",
+                         # duplicate-code compares files with each other, so its findings
+                         # cannot be cached per file; it is also pylint's costliest checker
+                         "--disable=duplicate-code",
                          *[t.real for t in targets]], opts.cwd, opts.timeout)
         if proc.returncode & 32 or (proc.returncode & 1 and not proc.stdout.strip()):
             raise ToolFailed(f"pylint failed: {proc.stderr.strip()[-300:]}")
