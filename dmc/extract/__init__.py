@@ -140,6 +140,11 @@ def _check_file(root: Path, path: str) -> dict[str, Any]:
     real = resolve_inside(root, path)
     if real is None:
         return {"path": path, "exists": False, "outside_repo": True}
+    if not real.exists() and not os.path.isabs(path):
+        # people name files relative to where they stand, which may be below the root
+        here = resolve_inside(root, os.path.join(os.getcwd(), path))
+        if here is not None and here.exists():
+            real = here
     rel = real.relative_to(Path(os.path.realpath(root))).as_posix() or "."
     entry: dict[str, Any] = {"path": rel, "exists": real.exists()}
     if not entry["exists"]:

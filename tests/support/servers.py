@@ -82,7 +82,7 @@ class LlamaServer:
 class OllamaDouble:
     """TEST DOUBLE of Ollama's /api/chat: answers with a fixed structured reply."""
 
-    def __init__(self, answer: dict[str, Any], models: tuple[str, ...] = ("qwen2.5-coder",),
+    def __init__(self, answer: dict[str, Any] | str, models: tuple[str, ...] = ("qwen2.5-coder",),
                  delay: float = 0.0) -> None:
         self.requests: list[dict[str, Any]] = []
         double = self
@@ -90,6 +90,13 @@ class OllamaDouble:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                if self.path == "/api/tags":
+                    self._send(200, {"models": [{"name": f"{m}:latest", "model": f"{m}:latest"}
+                                                for m in models]})
+                else:
+                    self._send(404, {"error": "not found"})
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
@@ -99,9 +106,24 @@ class OllamaDouble:
                     self._send(404, {"error": f"model '{body.get('model')}' not found, "
                                               "try pulling it first"})
                     return
+                content = answer if isinstance(answer, str) else json.dumps(answer)
+                if body.get("stream"):
+                    self._stream(body["model"], content)
+                    return
                 self._send(200, {"model": body["model"], "done": True,
-                                 "message": {"role": "assistant",
-                                             "content": json.dumps(answer)}})
+                                 "message": {"role": "assistant", "content": content}})
+
+            def _stream(self, model: str, content: str) -> None:
+                pieces = [content[i:i + 7] for i in range(0, len(content), 7)]
+                self.send_response(200)
+                self.send_header("content-type", "application/x-ndjson")
+                self.end_headers()
+                for piece in pieces:
+                    self.wfile.write(json.dumps({"model": model, "done": False, "message": {
+                        "role": "assistant", "content": piece}}).encode() + b"\n")
+                self.wfile.write(json.dumps({"model": model, "done": True, "message": {
+                    "role": "assistant", "content": ""}, "prompt_eval_count": 11,
+                    "eval_count": len(pieces)}).encode() + b"\n")
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
@@ -122,3 +144,42 @@ class OllamaDouble:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class AgentProcess:
+    """``dmc agent serve`` on a free loopback port, as a real subprocess."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None,
+                 scheme: str = "http") -> None:
+        self.port = free_port()
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile()
+        dmc = str(Path(sys.executable).with_name("dmc"))
+        self.proc = subprocess.Popen([dmc, "agent", "serve", "--port", str(self.port), *args],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
+
+    def wait(self, timeout: float = 60, verify: Any = True) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("agent exited: " + self.output())
+            try:
+                httpx.get(self.url + "/health", timeout=1, verify=verify)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("agent did not start: " + self.output())
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
