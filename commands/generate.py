@@ -121,11 +121,13 @@ def _payload(doc: Document, cfg: Any) -> Document:
     from dmc.commands.optimize import _prerequisites, options_from
 
     from dmc.optimize import optimize
-    from dmc.tokens import estimate
+    from dmc.tokens import model_counter
 
     ui.note("generate", "no payload in the input: computing it (dmc optimize)")
     doc = _prerequisites(doc, cfg, set())
-    out, notes = optimize(doc, options_from(cfg), estimate)
+    count, name = model_counter(cfg.get("models.generation"),
+                                         cfg.get("optimize.token_counter"))
+    out, notes = optimize(doc, options_from(cfg), count, name)
     for n in notes:
         ui.warn("generate", n)
     return out

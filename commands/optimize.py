@@ -33,16 +33,18 @@ def main(
     """
     cfg = load_config("optimize", repo=repo, sets=sets,
                       flags={"optimize.max_context_tokens": max_context_tokens})
-    from dmc.tokens import estimate
+    from dmc.tokens import model_counter
 
     opts = options_from(cfg)
+    count, counter_name = model_counter(cfg.get("models.generation"),
+                                         cfg.get("optimize.token_counter"))
     noted: set[str] = set()
 
     def transform(doc: Document) -> Document:
         from dmc.optimize import optimize
 
         doc = _prerequisites(doc, cfg, noted)
-        out, notes = optimize(doc, opts, estimate, "estimate")
+        out, notes = optimize(doc, opts, count, counter_name)
         for message in notes:
             ui.warn("optimize", message)
         return out

@@ -77,6 +77,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("optimize.max_context_tokens", "int", 6000, "token budget for the payload context "
             "(also capped by generation.context_window - generation.max_tokens - 512)",
             minimum=256),
+    Setting("optimize.token_counter", "str", "auto",
+            "auto: the generation model's tokenizer when it loads, else the byte bound; "
+            "model: require the tokenizer; bytes: the bound only (fastest)",
+            choices=("auto", "model", "bytes")),
     Setting("optimize.min_test_coverage", "float", 80.0,
             "coverage asked of generated tests for changes (testing tasks ask 90)",
             minimum=0, maximum=100),

@@ -97,6 +97,9 @@ class LlamaCppBackend(Backend):
             except ImportError:
                 raise DmcError("llama-cpp-python is not installed", Exit.UNAVAILABLE,
                                hint="pip install 'dmc[llm]'") from None
+            from dmc.tokens import quiet_llama_cpp
+
+            quiet_llama_cpp()
             try:
                 self._llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=self.n_ctx,
                                             n_threads=self.n_threads, verbose=False)

@@ -62,7 +62,7 @@ class Options:
 
 
 def optimize(doc: Document, opts: Options, count: Callable[[str], int],
-             counter_name: str = "estimate") -> tuple[Document, list[str]]:
+             counter_name: str = "byte-bound") -> tuple[Document, list[str]]:
     """Add ``payload`` to the document; returns it and notes for the user."""
     text = request_text(doc)
     notes: list[str] = []

@@ -82,7 +82,7 @@ class LlamaServer:
 class OllamaDouble:
     """TEST DOUBLE of Ollama's /api/chat: answers with a fixed structured reply."""
 
-    def __init__(self, answer: dict[str, Any] | str, models: tuple[str, ...] = ("qwen2.5-coder",),
+    def __init__(self, answer: dict[str, Any] | str | list[str], models: tuple[str, ...] = ("qwen2.5-coder",),
                  delay: float = 0.0) -> None:
         self.requests: list[dict[str, Any]] = []
         double = self
@@ -106,7 +106,10 @@ class OllamaDouble:
                     self._send(404, {"error": f"model '{body.get('model')}' not found, "
                                               "try pulling it first"})
                     return
-                content = answer if isinstance(answer, str) else json.dumps(answer)
+                if isinstance(answer, list):  # a script: one answer per request, in order
+                    content = answer[min(len(double.requests) - 1, len(answer) - 1)]
+                else:
+                    content = answer if isinstance(answer, str) else json.dumps(answer)
                 if body.get("stream"):
                     self._stream(body["model"], content)
                     return
