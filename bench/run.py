@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bench_intent, bench_validate  # noqa: E402
+from bench import bench_generate, bench_intent, bench_validate  # noqa: E402
 from bench.common import RESULTS, ROOT  # noqa: E402
 
 
@@ -55,12 +55,29 @@ def render() -> str:
                 f"| usual way: pylint + bandit + mypy one after another | "
                 f"{r['usual_way_total_s']} (pylint {u['pylint']}, bandit {u['bandit']}, "
                 f"mypy {u['mypy']}) | |", ""]
+    generate_path = RESULTS / "generate.json"
+    if generate_path.exists():
+        r = json.loads(generate_path.read_text())
+        m = r["machine"]
+        t, q = r["throughput"], r["quality"]
+        out += [f"## dmc generate ({m['date']}; {m['cores']} cores, {m['cpu']}; model "
+                f"{r['model_file']})", "",
+                f"- Throughput, {t['max_tokens']} tokens, median of {t['runs']}: raw llama.cpp "
+                f"**{t['raw_tokens_per_s']} tok/s**, through the agent "
+                f"**{t['agent_tokens_per_s']} tok/s** (overhead {t['overhead_percent']}%; "
+                f"goal ≤ 5%). {t['note']}.",
+                f"- Quality on {q['tasks']} programming tasks with unit tests: first pass "
+                f"**{q['first_pass_rate']}**, after refinement by validate "
+                f"**{q['after_refinement_rate']}**, after refinement with the tests in the "
+                f"loop **{q['after_refinement_with_tests_rate']}** (seed: > 0.7 first pass, "
+                f"> 0.9 refined). {q['note']}.", ""]
     return "\n".join(out) + "\n"
 
 
 def main() -> None:
     bench_intent.main()
     bench_validate.main()
+    bench_generate.main()
     (ROOT / "bench" / "RESULTS.md").write_text(render(), encoding="utf-8")
     print(f"wrote {ROOT / 'bench' / 'RESULTS.md'}")
 

@@ -22,8 +22,10 @@ Event = dict[str, Any]
 OnEvent = Callable[[Event], None]
 
 
-def validate_files(files: list[CodeFile], criteria: dict[str, Any]) -> dict[str, Any]:
-    """Validate generated files in memory with the payload's quality criteria."""
+def validate_files(files: list[CodeFile], criteria: dict[str, Any],
+                   tests: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Validate generated files in memory with the payload's quality criteria; with
+    acceptance tests, also run them in the sandbox (failures are blocking issues)."""
     from dmc.validate import Settings, Source, validate
 
     settings = Settings(
@@ -31,8 +33,12 @@ def validate_files(files: list[CodeFile], criteria: dict[str, Any]) -> dict[str,
         max_complexity=int(criteria.get("max_complexity") or 10),
         enable_security_scan=bool(criteria.get("security_scan", True)),
         enable_type_checking=bool(criteria.get("type_check", True)),
+        run_tests=bool(tests),
     )
     sources = [Source(f.path, text=f.code, language=f.language) for f in files]
+    names = {f.path for f in files}
+    sources += [Source(t["path"], text=t["code"], language="python") for t in tests or []
+                if t["path"] not in names]
     return validate(sources, settings)
 
 
@@ -43,7 +49,7 @@ def _score(validation: dict[str, Any]) -> tuple[int, int]:
 
 def generate(payload: dict[str, Any], backend: Backend, *, on_event: OnEvent | None = None,
              cancelled: Callable[[], bool] | None = None,
-             validator: Callable[[list[CodeFile], dict[str, Any]], dict[str, Any]] = validate_files,
+             validator: Callable[..., dict[str, Any]] = validate_files,
              ) -> dict[str, Any]:
     """The response of the seed's protocol for one payload."""
     emit = on_event or (lambda e: None)
@@ -73,7 +79,7 @@ def generate(payload: dict[str, Any], backend: Backend, *, on_event: OnEvent | N
                               target_files=task.get("target_files"))
         if files:
             emit({"event": "validating", "iteration": n, "files": [f.path for f in files]})
-            validation = validator(files, criteria)
+            validation = validator(files, criteria, task.get("tests"))
         else:
             validation = {"passed": False, "counts": {"error": 1, "warning": 0, "info": 0},
                           "issues": [{"path": "-", "line": 1, "column": 0, "severity": "error",

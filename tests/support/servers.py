@@ -80,10 +80,13 @@ class LlamaServer:
 
 
 class OllamaDouble:
-    """TEST DOUBLE of Ollama's /api/chat: answers with a fixed structured reply."""
+    """TEST DOUBLE of Ollama's HTTP API (/api/chat, streamed or not, and /api/tags).
 
-    def __init__(self, answer: dict[str, Any] | str | list[str], models: tuple[str, ...] = ("qwen2.5-coder",),
-                 delay: float = 0.0) -> None:
+    ``answer``: an object (sent as JSON), a string, or a list of strings answered in turn.
+    """
+
+    def __init__(self, answer: dict[str, Any] | str | list[str],
+                 models: tuple[str, ...] = ("qwen2.5-coder",), delay: float = 0.0) -> None:
         self.requests: list[dict[str, Any]] = []
         double = self
 
