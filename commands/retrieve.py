@@ -1,0 +1,118 @@
+"""``dmc retrieve``: the repository chunks most relevant to a request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from dmc.commands import ui
+from dmc.commands.common import BATCH, PRETTY, REPO, SET, load_config
+from dmc.commands.pipe import run_stage
+
+from dmc.contract import DmcError, Document, Exit, request_text
+
+
+def main(
+    text: list[str] = typer.Argument(None, help="Request text (default: read stdin)."),
+    k: int = typer.Option(None, "-k", "--top-k", min=1, max=200,
+                          help="Chunks to return [config: rag.top_k]."),
+    threshold: float = typer.Option(None, "--threshold", min=-1.0, max=1.0,
+                                    help="Minimum dense similarity for a chunk only the dense "
+                                         "search found [config: rag.similarity_threshold]."),
+    refresh: bool = typer.Option(False, "--refresh", help="Build or refresh the index first "
+                                 "when it is missing or stale."),
+    allow_stale: bool = typer.Option(False, "--allow-stale", help="Use a stale index as it "
+                                     "is (with a warning) instead of exiting 3."),
+    mode: str = typer.Option("hybrid", "--mode", help="hybrid (default), dense or lexical."),
+    chroma_url: str = typer.Option(None, "--chroma-url", help="Query a Chroma server "
+                                   "[config: rag.chroma_url]."),
+    batch: bool = BATCH,
+    pretty: bool = PRETTY,
+    repo: Path = REPO,
+    sets: list[str] = SET,
+) -> None:
+    """Add `context.chunks`: the most relevant chunks of the indexed repository.
+
+    Dense similarity (all-MiniLM-L6-v2) and BM25 are fused by reciprocal rank, chunks in
+    files or symbols the request names are boosted, overlapping chunks deduplicated. Each
+    chunk has path, start/end line, symbol, language, score, text and why it matched. A
+    missing or stale index is an error (exit 3) unless --refresh updates it first.
+    Computes `extraction` first when the document lacks it.
+    """
+    cfg = load_config("retrieve", repo=repo, sets=sets, flags={
+        "rag.top_k": k, "rag.similarity_threshold": threshold, "rag.chroma_url": chroma_url})
+    if mode not in ("hybrid", "dense", "lexical"):
+        from dmc.commands.common import fail
+
+        fail("retrieve", DmcError("--mode must be hybrid, dense or lexical"))
+    state: dict[str, Any] = {}
+
+    def transform(doc: Document) -> Document:
+        text = request_text(doc)
+        if "extraction" not in doc:
+            from dmc.extract import analyze
+
+            if "noted" not in state:
+                ui.note("retrieve", "no extraction in the input: computing it")
+                state["noted"] = True
+            doc, _ = analyze(doc, repo=cfg.repo)
+        manifest, chroma = _open(cfg, state, refresh, allow_stale)
+        from dmc.rag.embed import load
+        from dmc.rag.retrieve import Query, search
+
+        ex = doc.get("extraction") or {}
+        query = Query(text, k=cfg.get("rag.top_k"),
+                      threshold=cfg.get("rag.similarity_threshold"),
+                      mentioned_files=tuple(f["path"] for f in ex.get("mentioned_files", [])
+                                            if isinstance(f, dict) and f.get("exists")),
+                      mentioned_symbols=tuple(ex.get("mentioned_symbols", [])))
+        vector = load().embed([text])[0] if mode != "lexical" else None
+        chunks = search(manifest, query, vector, chroma, mode)
+        out = dict(doc)
+        out["context"] = {**(doc.get("context") or {}), "chunks": chunks,
+                          "retrieval": {"mode": mode, "k": query.k,
+                                        "index": str(state["settings"].index_dir)}}
+        return out
+
+    raise typer.Exit(run_stage("retrieve", transform, text_args=text, batch=batch,
+                               pretty=pretty))
+
+
+def _open(cfg: Any, state: dict[str, Any], refresh: bool, allow_stale: bool) -> Any:
+    """The manifest (and Chroma in server mode), opened once per process."""
+    if "manifest" in state:
+        return state["manifest"], state["chroma"]
+    from dmc.commands.index import settings_from
+
+    from dmc.rag.index import build, stale
+    from dmc.rag.store import ChromaStore, Manifest
+
+    if cfg.repo is None:
+        raise DmcError("not inside a git repository", Exit.UNAVAILABLE,
+                       hint="run inside the repository or pass --repo")
+    settings = settings_from(cfg, cfg.repo)
+    state["settings"] = settings
+    if not settings.manifest_path.is_file():
+        if not refresh:
+            raise DmcError(f"no index for {cfg.repo}", Exit.UNAVAILABLE,
+                           hint="build it with `dmc index`, or pass --refresh")
+        ui.note("retrieve", "no index yet: building it")
+        build(settings)
+    else:
+        drift = stale(settings)
+        if any(drift.values()):
+            what = ", ".join(f"{n} {k}" for k, n in drift.items() if n)
+            if refresh:
+                ui.note("retrieve", f"index is stale ({what}): refreshing")
+                build(settings)
+            elif allow_stale:
+                ui.warn("retrieve", f"index is stale ({what}); using it as it is")
+            else:
+                raise DmcError(f"the index is stale ({what})", Exit.UNAVAILABLE,
+                               hint="refresh it with `dmc index` or --refresh, or pass "
+                                    "--allow-stale")
+    state["manifest"] = Manifest(settings.manifest_path, create=False)
+    state["chroma"] = ChromaStore(settings.chroma_dir, settings.chroma_url) \
+        if settings.chroma_url else None
+    return state["manifest"], state["chroma"]

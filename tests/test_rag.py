@@ -1,0 +1,274 @@
+"""dmc index and dmc retrieve on real repositories: a real Chroma store on disk, a real
+`chroma run` server, the real embedding model."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from dmc.rag.chunk import chunk_file
+from dmc.rag.embed import load, package_dir
+from tests.support.servers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+DMC = str(Path(sys.executable).with_name("dmc"))
+
+PY_CONFIG = '''"""Configuration loading."""
+
+import json
+
+
+def load_config(path):
+    """Read the JSON configuration file at path and return it as a dict."""
+    with open(path) as fh:
+        return json.load(fh)
+
+
+class Settings:
+    """Typed access to settings."""
+
+    @staticmethod
+    def parse_port(value):
+        return int(value)
+'''
+JS_AUTH = '''const jwt = require("jsonwebtoken");
+
+function signToken(user, secret) {
+  return jwt.sign({ id: user.id }, secret, { expiresIn: "1h" });
+}
+
+const verifyToken = (token, secret) => jwt.verify(token, secret);
+
+module.exports = { signToken, verifyToken };
+'''
+TS_CART = '''export interface Item { price: number; qty: number }
+
+export function cartTotal(items: Item[]): number {
+  return items.reduce((sum, i) => sum + i.price * i.qty, 0);
+}
+'''
+README = "# Demo\n\nA demo project.\n\n## Deploying\n\nRun the container with docker compose.\n"
+
+
+def repo_files() -> dict[str, str]:
+    return {"app/config.py": PY_CONFIG, "web/auth.js": JS_AUTH, "web/cart.ts": TS_CART,
+            "README.md": README, ".gitignore": "secret/\n*.log\n",
+            "secret/keys.py": "KEY = 1\n", "debug.log": "noise\n",
+            "node_modules/x/index.js": "module.exports = 1;\n",
+            ".dmcignore": "generated/\n", "generated/big.py": "x = 1\n",
+            "assets/logo.png": "\x89PNG\x00\x00binary"}
+
+
+def index(dmc, repo: Path, *args: str):
+    res = dmc("index", *args, cwd=repo)
+    assert res.code == 0, res.stderr
+    return res.doc["index"]
+
+
+def test_chunks_by_definition_with_context() -> None:
+    chunks = chunk_file("app/config.py", PY_CONFIG, "python", 80)
+    by_symbol = {c.symbol: c for c in chunks}
+    assert by_symbol["load_config"].kind == "function"
+    assert by_symbol["load_config"].start_line == 6
+    assert by_symbol["Settings"].kind == "class"
+    js = {c.symbol: c for c in chunk_file("web/auth.js", JS_AUTH, "javascript", 80)}
+    assert {"signToken", "verifyToken"} <= set(js)
+    ts = {c.symbol: c for c in chunk_file("web/cart.ts", TS_CART, "typescript", 80)}
+    assert {"Item", "cartTotal"} <= set(ts)
+    big = "class Big:\n" + "".join(f"    def m{i}(self):\n        return {i}\n\n"
+                                   for i in range(40))
+    parts = chunk_file("big.py", big, "python", 30)
+    methods = [c for c in parts if c.kind == "method"]
+    assert len(methods) == 40 and methods[0].context == "class Big"
+    assert all(c.end_line - c.start_line < 30 for c in parts)
+    embed_text = methods[0].embed_text()
+    assert "big.py" in embed_text and "class Big" in embed_text
+
+
+def test_decorators_stay_with_their_function() -> None:
+    src = "import functools\n\n\n@functools.cache\ndef cached(x):\n    return x\n"
+    [fn] = [c for c in chunk_file("d.py", src, "python", 80) if c.symbol == "cached"]
+    assert fn.start_line == 4 and fn.text.startswith("@functools.cache")
+
+
+def test_onnx_embeddings_match_sentence_transformers() -> None:
+    from sentence_transformers import SentenceTransformer
+
+    texts = [c.embed_text() for c in chunk_file("app/config.py", PY_CONFIG, "python", 80)]
+    texts += ["where do we parse config?", "a" * 3000, "é漢字 unicode"]
+    ours = load().embed(texts)
+    ref = SentenceTransformer(str(package_dir()), device="cpu")
+    ref.max_seq_length = 256
+    theirs = ref.encode(texts, normalize_embeddings=True)
+    cos = (ours * theirs).sum(axis=1)
+    assert cos.min() >= 0.99, cos
+
+
+def test_index_incremental_deletions_and_ignores(dmc, make_repo) -> None:
+    repo = make_repo(repo_files())
+    first = index(dmc, repo)
+    assert first["added"] == 4 and first["embedded_chunks"] > 0
+    again = index(dmc, repo)
+    assert again["embedded_chunks"] == 0 and again["unchanged"] == 4
+    (repo / "app/config.py").write_text(PY_CONFIG + "\n\ndef extra():\n    return 2\n")
+    os.utime(repo / "README.md")  # touched, same content: nothing to embed
+    third = index(dmc, repo)
+    assert third["updated"] == 1 and third["unchanged"] == 3
+    assert 0 < third["embedded_chunks"] < first["embedded_chunks"]
+    (repo / "web/cart.ts").unlink()
+    fourth = index(dmc, repo)
+    assert fourth["removed"] == 1 and fourth["files"] == 3
+    stats = dmc("index", "--stats", cwd=repo).doc["index"]
+    assert stats["files"] == 3 and not any(stats["stale"].values())
+
+
+def test_retrieve_finds_the_right_chunk_and_explains(dmc, make_repo) -> None:
+    repo = make_repo(repo_files())
+    index(dmc, repo)
+    res = dmc("retrieve", "-k", "3", "where do we read the configuration file?", cwd=repo)
+    assert res.code == 0, res.stderr
+    chunks = res.doc["context"]["chunks"]
+    assert chunks[0]["path"] == "app/config.py"
+    assert "load_config" in [c["symbol"] for c in chunks[:2]]
+    assert {"dense", "lexical"} & set(chunks[0]["why"])
+    for c in chunks:
+        assert {"path", "start_line", "end_line", "symbol", "language", "score", "text",
+                "why"} <= set(c)
+    boosted = dmc("retrieve", "-k", "3", "make web/cart.ts handle discounts", cwd=repo)
+    top = boosted.doc["context"]["chunks"][0]
+    assert top["path"] == "web/cart.ts" and top["why"].get("boost") == "mentioned file"
+
+
+def test_missing_and_stale_index(dmc, make_repo) -> None:
+    repo = make_repo(repo_files())
+    missing = dmc("retrieve", "where is the config read?", cwd=repo)
+    assert missing.code == 3 and "dmc index" in missing.stderr
+    refreshed = dmc("retrieve", "--refresh", "where is the config read?", cwd=repo)
+    assert refreshed.code == 0 and refreshed.doc["context"]["chunks"]
+    (repo / "web/new.js").write_text("function fresh() { return 1; }\n")
+    stale = dmc("retrieve", "fresh function", cwd=repo)
+    assert stale.code == 3 and "stale" in stale.doc["error"]["message"]
+    allowed = dmc("retrieve", "--allow-stale", "fresh function", cwd=repo)
+    assert allowed.code == 0 and "stale" in allowed.stderr
+    fixed = dmc("retrieve", "--refresh", "fresh function", cwd=repo)
+    assert any(c["path"] == "web/new.js" for c in fixed.doc["context"]["chunks"])
+
+
+def test_damaged_index_is_a_clear_error_and_rebuild_fixes_it(dmc, make_repo) -> None:
+    repo = make_repo(repo_files())
+    index(dmc, repo)
+    (repo / ".dmc/index.sqlite").write_bytes(b"garbage" * 1000)
+    for suffix in ("-wal", "-shm"):
+        (repo / f".dmc/index.sqlite{suffix}").unlink(missing_ok=True)
+    broken = dmc("retrieve", "config", cwd=repo)
+    assert broken.code == 3 and "--rebuild" in broken.stderr
+    assert "Traceback" not in broken.stderr
+    rebuilt = index(dmc, repo, "--rebuild")
+    assert rebuilt["added"] == 4
+    assert dmc("retrieve", "config", cwd=repo).code == 0
+
+
+def test_interrupted_index_recovers(dmc, make_repo, isolated_env) -> None:
+    files = repo_files()
+    for i in range(60):
+        files[f"pkg/mod{i}.py"] = "".join(f"def f{i}_{j}(x):\n    return x + {j}\n\n\n"
+                                          for j in range(30))
+    repo = make_repo(files)
+    proc = subprocess.Popen([DMC, "index"], cwd=repo, env=isolated_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    manifest = repo / ".dmc/index.sqlite"
+    deadline = time.monotonic() + 120
+    import sqlite3
+
+    while time.monotonic() < deadline:  # wait until some files are committed, then kill -9
+        try:
+            with sqlite3.connect(manifest) as db:
+                if db.execute("SELECT count(*) FROM files").fetchone()[0] >= 3:
+                    break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stats = dmc("index", "--stats", cwd=repo).doc["index"]
+    assert stats["interrupted"] is True and stats["files"] < 64
+    usable = dmc("retrieve", "--allow-stale", "config", cwd=repo)
+    assert usable.code == 0
+    done = index(dmc, repo)
+    assert done["files"] == 64 and "recovered" in done
+    final = dmc("index", "--stats", cwd=repo).doc["index"]
+    assert not final["interrupted"] and not any(final["stale"].values())
+    import chromadb
+
+    client = chromadb.PersistentClient(path=str(repo / ".dmc/chroma"))
+    assert client.get_collection("dmc_chunks").count() == final["chunks"]
+
+
+def test_self_check(dmc) -> None:
+    res = dmc("index", "--self-check")
+    assert res.code == 0 and res.doc["self_check"]["ok"] is True
+
+
+def test_index_this_project(dmc, tmp_path: Path) -> None:
+    """This repository itself, copied (tracked files only), indexed and queried."""
+    copy = tmp_path / "dmc-copy"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{ROOT}", str(copy)],
+                   check=True)
+    summary = index(dmc, copy)
+    assert summary["chunks"] > 300 and summary["languages"]["python"] > 200
+    res = dmc("retrieve", "-k", "5", "where is the bearer token compared in constant time?",
+              cwd=copy)
+    paths = [c["path"] for c in res.doc["context"]["chunks"]]
+    assert "remote/server.py" in paths
+
+
+@pytest.mark.slow
+def test_server_mode_against_chroma_run(dmc, make_repo, tmp_path: Path) -> None:
+    port = free_port()
+    chroma = subprocess.Popen([str(Path(sys.executable).with_name("chroma")), "run", "--path",
+                               str(tmp_path / "chroma-server"), "--host", "127.0.0.1",
+                               "--port", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        repo = make_repo(repo_files())
+        summary = index(dmc, repo, "--chroma-url", url)
+        assert summary["store"] == f"chroma server {url}"
+        assert not (repo / ".dmc/chroma").exists()
+        res = dmc("retrieve", "--chroma-url", url, "-k", "2", "sign a JWT for a user",
+                  cwd=repo)
+        assert res.code == 0, res.stderr
+        assert res.doc["context"]["chunks"][0]["path"] == "web/auth.js"
+    finally:
+        chroma.terminate()
+        chroma.wait(10)
+    down = dmc("retrieve", "--chroma-url", url, "sign a JWT", cwd=repo)
+    assert down.code == 3 and "Chroma server" in down.doc["error"]["message"]
+
+
+def test_retrieve_output_feeds_optimize(dmc, make_repo) -> None:
+    repo = make_repo(repo_files())
+    index(dmc, repo)
+    retrieved = dmc("retrieve", "add an expiry option to signToken", cwd=repo)
+    optimized = dmc("optimize", stdin=retrieved.stdout, cwd=repo)
+    assert optimized.code == 0, optimized.stderr
+    code = optimized.doc["payload"]["context"]["existing_code"]
+    assert "web/auth.js" in code and "signToken" in code["web/auth.js"]
+    assert np.isfinite(orjson.loads(retrieved.stdout)["context"]["chunks"][0]["score"])
