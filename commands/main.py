@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 from dmc.commands import (
     agent,
+    doctor,
     extract,
     generate,
     hook,
@@ -19,6 +20,7 @@ from dmc.commands import (
     validate,
 )
 from dmc.commands import config as config_cmd
+from dmc.commands import run as run_cmd
 from dmc.commands.pipe import install_signal_handlers
 
 from dmc import __version__
@@ -40,6 +42,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+app.command("run")(run_cmd.main)
 app.command("intent")(intent.main)
 app.command("extract")(extract.main)
 app.command("retrieve")(retrieve.main)
@@ -49,6 +52,7 @@ app.command("generate")(generate.main)
 app.command("validate")(validate.main)
 app.add_typer(hook.app, name="hook")
 app.add_typer(agent.app, name="agent")
+app.command("doctor")(doctor.main)
 app.add_typer(config_cmd.app, name="config")
 
 

@@ -46,6 +46,49 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("Extract against a repository other than the current one:",
          'dmc extract --repo ~/src/app "add JWT login to models/User.js" --pretty'),
     ],
+    "index": [
+        ("Build or refresh the index of the current repository:", "dmc index"),
+        ("Describe it:", "dmc index --stats --pretty"),
+        ("Share one index through a Chroma server:",
+         "chroma run --path /srv/chroma --port 8000 &\ndmc index --chroma-url http://127.0.0.1:8000"),
+    ],
+    "retrieve": [
+        ("Find where something happens:", 'echo "where do we parse config?" | dmc retrieve -k 5'),
+        ("Compare with plain BM25:", 'dmc retrieve --mode lexical "token refresh"'),
+    ],
+    "optimize": [
+        ("The payload for a request, with a smaller budget:",
+         'dmc optimize --max-context-tokens 2000 "add retries to the HTTP client"'),
+    ],
+    "generate": [
+        ("Generate on the desktop agent:",
+         "dmc optimize \"add a /health route\" | dmc generate --set desktop.url=http://gpu-box:8765"),
+        ("Generate here with the embedded model:", 'dmc generate --local "add a slugify helper"'),
+    ],
+    "validate": [
+        ("Check files (what pre-commit passes):", "dmc validate src/app.py src/util.js"),
+        ("SARIF for code scanning:", "dmc validate --format sarif src/ > dmc.sarif"),
+        ("Generated code from the pipeline, with its tests run in the sandbox:",
+         "dmc generate | dmc validate --run-tests --min-coverage 80"),
+        ("Raw code on stdin:", "echo 'import os' | dmc validate --language python"),
+        ("Custom rules, in quality_rules.yaml at the repository root:",
+         "rules:\n  - id: no-print\n    severity: warning\n    forbid_calls: [print]\n"
+         "  - id: no-requests\n    forbid_imports: [requests]\n  - id: spdx\n"
+         "    require_header: SPDX-License-Identifier\n  - id: short\n    max_lines: 400"),
+    ],
+    "run": [
+        ("Ask for a change; the code goes to stdout:", 'dmc run "add a --verbose flag"'),
+        ("Write it into the tree after showing the diff:",
+         'dmc run --apply "add a --verbose flag"'),
+        ("Build on the previous answer:", 'dmc run --continue "also log to a file"'),
+    ],
+    "doctor": [("Check everything:", "dmc doctor")],
+    "agent": [
+        ("On the desktop, with a token and TLS:",
+         "dmc agent serve --host 0.0.0.0 --token-file ~/.config/dmc/agent.token \\\n"
+         "    --tls-cert cert.pem --tls-key key.pem"),
+    ],
+    "hook": [("Gate commits in this repository:", "dmc hook install")],
     "config": [
         ("Show every setting and where its value came from:", "dmc config show --pretty"),
         ("Override a setting for one command:",
@@ -55,7 +98,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     ],
 }
 
-SEE_ALSO = {"": ["dmc-intent(1)", "dmc-extract(1)", "dmc-config(1)"]}
+SEE_ALSO: dict[str, list[str]] = {}
 
 
 def _esc(text: str) -> str:
@@ -112,6 +155,10 @@ def _common_sections(key: str) -> list[str]:
         for text, cmd in examples:
             out += [".PP", _esc(text), ".PP", ".RS 4", ".nf", _esc(cmd), ".fi", ".RE"]
     see = SEE_ALSO.get(key, ["dmc(1)"])
+    if key == "":
+        from dmc.commands.main import app
+
+        see = [f"dmc-{name}(1)" for name in typer.main.get_command(app).commands]  # type: ignore[attr-defined]
     out += [".SH SEE ALSO", _esc(", ".join(see))]
     return out
 

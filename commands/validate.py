@@ -44,6 +44,8 @@ def main(
                                     "repository root, if present)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Ignore and do not update the "
                                   "result cache."),
+    remote: bool = typer.Option(False, "--remote", help="Validate on the desktop agent "
+                                "(desktop.url) instead of here."),
     pretty: bool = PRETTY,
     repo: Path = REPO,
     sets: list[str] = SET,
@@ -67,12 +69,20 @@ def main(
     except DmcError as exc:
         fail("validate", exc)
 
-    def transform(doc: Document) -> Document:
+    if remote and not cfg.get("desktop.url"):
+        fail("validate", DmcError("--remote needs desktop.url"))
+
+    def check(sources: list[Any], settings: Any) -> dict[str, Any]:
+        if remote:
+            return _remote(sources, settings, cfg)
         from dmc.validate import validate
 
+        return validate(sources, settings)
+
+    def transform(doc: Document) -> Document:
         sources, settings = _from_document(doc, base, language)
         out = dict(doc)
-        out["validation"] = validate(sources, settings)
+        out["validation"] = check(sources, settings)
         _tell(out["validation"])
         return out
 
@@ -95,7 +105,7 @@ def main(
         doc["input"]["files"] = paths
 
         def file_transform(d: Document) -> Document:
-            from dmc.validate import Source, validate
+            from dmc.validate import Source
 
             out = dict(d)
             if not paths:
@@ -103,7 +113,7 @@ def main(
                                      "warning": 0, "info": 0}, "tools": {}, "files": [],
                                      "notes": ["no files to check"], "fail_on": base.fail_on}
                 return out
-            out["validation"] = validate([Source(p, real=Path(p)) for p in paths], base)
+            out["validation"] = check([Source(p, real=Path(p)) for p in paths], base)
             _tell(out["validation"])
             return out
 
@@ -114,6 +124,31 @@ def main(
         raise typer.Exit(code)
     raise typer.Exit(run_stage("validate", transform, pretty=pretty, verdict=verdict,
                                render=render))
+
+
+def _remote(sources: list[Any], settings: Any, cfg: Any) -> dict[str, Any]:
+    """Send the sources to the agent's /v1/validate (the same client as generate)."""
+    from dmc.remote.client import AgentClient, ClientSettings, read_token
+
+    files = []
+    for s in sources:
+        try:
+            code = s.text if s.text is not None else Path(s.real).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DmcError(f"cannot read {s.path}: {exc}") from None
+        files.append({"path": s.path, "code": code, "language": s.language})
+    criteria = {"max_complexity": settings.max_complexity, "fail_on": settings.fail_on,
+                "security_scan": settings.enable_security_scan,
+                "type_check": settings.enable_type_checking}
+    client = AgentClient(ClientSettings(
+        urls=cfg.get("desktop.url"), token=read_token(cfg.get("desktop.token_file")),
+        timeout=cfg.get("desktop.timeout"), connect_timeout=cfg.get("desktop.connect_timeout"),
+        retry_attempts=cfg.get("desktop.retry_attempts"), ca_file=cfg.get("desktop.ca_file"),
+        client_cert=cfg.get("desktop.client_cert"), client_key=cfg.get("desktop.client_key")))
+    try:
+        return client.validate(files, criteria)
+    finally:
+        client.close()
 
 
 def _tell(validation: dict[str, Any]) -> None:

@@ -112,6 +112,16 @@ def test_agent_rejects_bad_requests(qwen_agent) -> None:
 
 
 @pytest.mark.slow
+def test_validate_remote_uses_the_agent(dmc, qwen_agent, tmp_path) -> None:
+    (tmp_path / "work" / "bad.py").write_text("import subprocess\nsubprocess.call('x', "
+                                              "shell=True)\n")
+    res = dmc("validate", "--remote", "--set", f"desktop.url={qwen_agent.url}", "bad.py",
+              env={"DMC_AGENT_TOKEN": TOKEN})
+    assert res.code == 1
+    assert any(i["rule"] == "B602" for i in res.doc["validation"]["issues"])
+
+
+@pytest.mark.slow
 def test_busy_agent_answers_503_and_client_retries(dmc, isolated_env, tmp_path) -> None:
     env = agent_env(isolated_env, DMC_AGENT_TOKEN=TOKEN)
     agent = AgentProcess("--backend", "llamacpp", "--model", str(smollm2_path()),

@@ -1,0 +1,202 @@
+"""Benchmark retrieval: quality (docstring -> code), indexing speed, query latency, memory.
+
+Quality: wheels of real packages are downloaded from PyPI at bench time; their public
+functions' docstrings are blanked in the indexed copy (line numbers kept), and each
+function's first docstring sentence is the query. file-recall@5: a returned chunk is in the
+function's file; symbol-hit@5: a returned chunk overlaps the function. Hybrid is compared in
+the same run with plain BM25 and plain dense retrieval over the same chunks.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import DMC, ROOT, write  # noqa: E402
+from dmc.rag.embed import load  # noqa: E402
+from dmc.rag.index import IndexSettings, build  # noqa: E402
+from dmc.rag.retrieve import Query, search  # noqa: E402
+from dmc.rag.store import Manifest  # noqa: E402
+
+WHEELS = ["attrs==24.2.0", "click==8.1.7", "more-itertools==10.5.0", "requests==2.32.3",
+          "jinja2==3.1.4", "pluggy==1.5.0"]
+MAX_QUERIES = 400
+BIG_PACKAGES = ["pylint", "astroid", "rich", "httpx", "click", "jinja2", "pygments",
+                "yaml", "mypy/test", "chromadb/api"]
+
+
+def _first_sentence(doc: str) -> str:
+    text = " ".join(doc.strip().split())
+    match = re.match(r"(.+?[.!?])(\s|$)", text)
+    return (match.group(1) if match else text)[:300]
+
+
+def make_corpus(dest: Path) -> list[dict[str, Any]]:
+    """Download the wheels, blank the docstrings (keeping lines), return the queries."""
+    dl = dest.parent / "wheels"
+    dl.mkdir(exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(dl),
+                    *WHEELS], check=True, capture_output=True)
+    queries = []
+    for wheel in sorted(dl.glob("*.whl")):
+        with zipfile.ZipFile(wheel) as zf:
+            for name in zf.namelist():
+                if not name.endswith(".py") or ".dist-info/" in name or "/tests/" in name:
+                    continue
+                source = zf.read(name).decode("utf-8", "replace")
+                lines = source.split("\n")
+                try:
+                    tree = ast.parse(source)
+                except SyntaxError:
+                    continue
+                for node in ast.walk(tree):
+                    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or \
+                            node.name.startswith("_"):
+                        continue
+                    doc = ast.get_docstring(node)
+                    body0 = node.body[0] if node.body else None
+                    if not doc or len(doc) < 20 or not isinstance(body0, ast.Expr):
+                        continue
+                    first, last = body0.lineno, body0.end_lineno or body0.lineno
+                    indent = re.match(r"\s*", lines[first - 1]).group(0)  # type: ignore[union-attr]
+                    lines[first - 1] = f'{indent}""'
+                    for i in range(first, last):
+                        lines[i] = ""
+                    start = (node.decorator_list[0].lineno if node.decorator_list
+                             else node.lineno)
+                    queries.append({"query": _first_sentence(doc), "path": name,
+                                    "symbol": node.name, "start": start,
+                                    "end": node.end_lineno or node.lineno})
+                out = dest / name
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text("\n".join(lines))
+    return queries
+
+
+def quality(work: Path) -> dict[str, Any]:
+    corpus = work / "corpus"
+    corpus.mkdir()
+    queries = make_corpus(corpus)
+    random.Random(7).shuffle(queries)
+    queries = queries[:MAX_QUERIES]
+    settings = IndexSettings(root=corpus, index_dir=work / "corpus-index")
+    started = time.perf_counter()
+    summary = build(settings)
+    index_seconds = time.perf_counter() - started
+    embedder = load()
+    manifest = Manifest(settings.manifest_path, create=False)
+    results: dict[str, dict[str, float]] = {}
+    for mode in ("hybrid", "lexical", "dense"):
+        file_hits = symbol_hits = 0
+        for q in queries:
+            vector = embedder.embed([q["query"]])[0]
+            chunks = search(manifest, Query(q["query"], k=5, threshold=-1.0), vector, None, mode)
+            if any(c["path"] == q["path"] for c in chunks):
+                file_hits += 1
+            if any(c["path"] == q["path"] and c["start_line"] <= q["end"]
+                   and c["end_line"] >= q["start"] for c in chunks):
+                symbol_hits += 1
+        results[mode] = {"file_recall_at_5": round(file_hits / len(queries), 3),
+                         "symbol_hit_at_5": round(symbol_hits / len(queries), 3)}
+    manifest.close()
+    return {"wheels": WHEELS, "queries": len(queries), "chunks": summary["chunks"],
+            "index_seconds": round(index_seconds, 1), "by_mode": results,
+            "goals": {"symbol_hit_at_5": 0.60, "file_recall_at_5": 0.95}}
+
+
+def _timed(args: list[str], cwd: Path, stdin: bytes = b"") -> tuple[float, int, bytes]:
+    """Wall seconds, peak RSS (KiB) and stdout of a command."""
+    start = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *args], cwd=cwd, input=stdin,
+                          capture_output=True, check=False)
+    wall = time.perf_counter() - start
+    rss = int(proc.stderr.decode().strip().splitlines()[-1]) if proc.stderr.strip() else 0
+    return wall, rss, proc.stdout
+
+
+def speed(work: Path) -> dict[str, Any]:
+    import importlib.util
+
+    site = Path(importlib.util.find_spec("httpx").origin).parent.parent  # type: ignore[union-attr, arg-type]
+    big = work / "big"
+    subprocess.run(["git", "init", "-q", str(big)], check=True)
+    for pkg in BIG_PACKAGES:
+        src = site / pkg
+        if src.is_dir():
+            shutil.copytree(src, big / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    wall, rss, out = _timed([DMC, "index"], big)
+    import orjson
+
+    summary = orjson.loads(out)["index"]
+    embedder = load()
+    texts = []
+    m = Manifest(big / ".dmc/index.sqlite", create=False)
+    for (text,) in m.db.execute("SELECT text FROM chunks WHERE kind IN ('function', 'method') "
+                                "LIMIT 2000"):
+        texts.append(text)
+    m.close()
+    started = time.perf_counter()
+    embedder.embed(texts)
+    embed_rate = len(texts) / (time.perf_counter() - started)
+    noop_wall, _, _ = _timed([DMC, "index"], big)
+    query = b"where do we check that a function is too complex?\n"
+    runs = sorted(_timed([DMC, "retrieve", "--allow-stale"], big, query)[0] for _ in range(7))
+    _, query_rss, _ = _timed([DMC, "retrieve", "--allow-stale"], big, query)
+    pipeline = (f"echo 'add a check for functions that are too complex' | {DMC} intent | "
+                f"{DMC} extract | {DMC} retrieve --allow-stale | {DMC} optimize > /dev/null")
+    pipe_runs = []
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run(["bash", "-o", "pipefail", "-c", pipeline], cwd=big, check=True,
+                       capture_output=True)
+        pipe_runs.append(time.perf_counter() - start)
+    # this repository, no change: the figure a pre-commit or editor hook pays
+    this = work / "this"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{ROOT}", str(this)],
+                   check=True)
+    subprocess.run([DMC, "index"], cwd=this, check=True, capture_output=True)
+    own_noop = sorted(_timed([DMC, "index"], this)[0] for _ in range(3))[1]
+    return {
+        "index_corpus": f"{len(BIG_PACKAGES)} installed packages ({', '.join(BIG_PACKAGES)})",
+        "index_files": summary["files"], "index_chunks": summary["chunks"],
+        "index_wall_s": round(wall, 1), "index_peak_rss_mib": round(rss / 1024, 1),
+        "index_chunks_per_s_end_to_end": round(summary["chunks"] / wall, 1),
+        "embed_chunks_per_s_function_chunks": round(embed_rate, 1),
+        "embed_sample": len(texts),
+        "noop_reindex_big_s": round(noop_wall, 3),
+        "noop_reindex_this_repo_s": round(own_noop, 3),
+        "retrieve_median_s": round(runs[len(runs) // 2], 3),
+        "retrieve_peak_rss_mib": round(query_rss / 1024, 1),
+        "pipeline_intent_extract_retrieve_optimize_median_s":
+            round(sorted(pipe_runs)[1], 3),
+        "goals": {"embed_chunks_per_s": 60, "noop_reindex_s": 1.0, "retrieve_s": 0.5,
+                  "pipeline_s": 1.0},
+    }
+
+
+def main() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="dmc-bench-rag-") as tmp:
+        work = Path(tmp)
+        result = {"quality": quality(work), "speed": speed(work)}
+    path = write("rag", result)
+    q, s = result["quality"]["by_mode"], result["speed"]
+    print(f"rag: symbol-hit@5 hybrid {q['hybrid']['symbol_hit_at_5']} / bm25 "
+          f"{q['lexical']['symbol_hit_at_5']} / dense {q['dense']['symbol_hit_at_5']}; "
+          f"embed {s['embed_chunks_per_s_function_chunks']}/s; retrieve "
+          f"{s['retrieve_median_s']}s on {s['index_chunks']} chunks -> {path}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
