@@ -17,6 +17,7 @@ from dmc.commands import (
     intent,
     optimize,
     retrieve,
+    style,
     validate,
 )
 from dmc.commands import config as config_cmd
@@ -53,6 +54,7 @@ app.command("validate")(validate.main)
 app.add_typer(hook.app, name="hook")
 app.add_typer(agent.app, name="agent")
 app.command("doctor")(doctor.main)
+app.add_typer(style.app, name="style")
 app.add_typer(config_cmd.app, name="config")
 
 

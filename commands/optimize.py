@@ -10,7 +10,7 @@ from dmc.commands import ui
 from dmc.commands.common import BATCH, PRETTY, REPO, SET, load_config
 from dmc.commands.pipe import run_stage
 
-from dmc.contract import Document
+from dmc.contract import DmcError, Document
 
 
 def main(
@@ -55,10 +55,19 @@ def main(
 
 def options_from(cfg: Any) -> Any:
     """Optimize options from configuration; the budget also respects the model's window."""
+    from dmc.commands.style import load_profile
+
     from dmc.optimize import Options
+    from dmc.style.profile import preferences
 
     window = cfg.get("generation.context_window") - cfg.get("generation.max_tokens") - 512
+    try:
+        profile = load_profile(cfg.repo)
+    except DmcError as exc:
+        ui.warn("optimize", f"style profile not used: {exc.message}")
+        profile = None
     return Options(
+        style=preferences(profile) if profile else {},
         max_context_tokens=max(256, min(cfg.get("optimize.max_context_tokens"), window)),
         min_test_coverage=cfg.get("optimize.min_test_coverage"),
         max_complexity=cfg.get("validation.max_complexity"),

@@ -67,7 +67,7 @@ def main(
                       mentioned_files=tuple(f["path"] for f in ex.get("mentioned_files", [])
                                             if isinstance(f, dict) and f.get("exists")),
                       mentioned_symbols=tuple(ex.get("mentioned_symbols", [])))
-        vector = load().embed([text])[0] if mode != "lexical" else None
+        vector = load(for_query=True).embed([text])[0] if mode != "lexical" else None
         chunks = search(manifest, query, vector, chroma, mode)
         out = dict(doc)
         out["context"] = {**(doc.get("context") or {}), "chunks": chunks,

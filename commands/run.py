@@ -143,7 +143,7 @@ def _retrieve(doc: Document, cfg: Any, opts: dict[str, Any]) -> Document:
                   mentioned_files=tuple(f["path"] for f in ex.get("mentioned_files", [])
                                         if f.get("exists")),
                   mentioned_symbols=tuple(ex.get("mentioned_symbols", [])))
-    chunks = search(manifest, query, load().embed([text])[0], chroma)
+    chunks = search(manifest, query, load(for_query=True).embed([text])[0], chroma)
     manifest.close()
     out = dict(doc)
     out["context"] = {**(doc.get("context") or {}), "chunks":

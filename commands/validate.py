@@ -180,7 +180,14 @@ def _settings(cfg: Any, rules: Path | None, no_cache: bool, run_tests: bool,
     if rules is not None and not rules.is_file():
         raise DmcError(f"rules file {rules} does not exist")
     loaded, digest = load_rules(rules_file) if rules_file else ([], "")
+    from dmc.commands.style import load_profile
+
+    try:
+        profile = load_profile(cfg.repo)
+    except DmcError:
+        profile = None
     return Settings(
+        style_profile=profile,
         fail_on=cfg.get("validation.fail_on"),
         max_complexity=cfg.get("validation.max_complexity"),
         enable_linting=cfg.get("validation.enable_linting"),

@@ -56,6 +56,7 @@ class Settings:
     repo: Path | None = None
     timeout: float = 120.0
     run_tests: bool = False
+    style_profile: dict[str, Any] | None = None
     min_test_coverage: float | None = None
     test_timeout: float = 60.0
 
@@ -87,6 +88,8 @@ def validate(sources: list[Source], settings: Settings) -> dict[str, Any]:
         else:
             cwd = settings.cwd or Path.cwd()
         report = _run(sources, settings, cwd)
+        if settings.style_profile:
+            report["style"] = _style(sources, settings.style_profile)
         if settings.run_tests:
             from dmc.validate.sandbox import run_tests
 
@@ -100,6 +103,28 @@ def validate(sources: list[Source], settings: Settings) -> dict[str, Any]:
     report["fail_on"] = settings.fail_on
     report["seconds"] = round(time.perf_counter() - start, 3)
     return report
+
+
+def _style(sources: list[Source], profile: dict[str, Any]) -> dict[str, Any]:
+    """The style consistency score of each file against the learned profile."""
+    from dmc.style.observe import observe
+    from dmc.style.profile import score
+
+    files = []
+    for s in sources:
+        language = normalise(s.language) if s.language else detect(s.path)
+        if language not in ("python", "javascript", "typescript", "tsx") or s.real is None:
+            continue
+        try:
+            text = s.real.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        files.append({"path": s.path, **score(profile, language, observe(s.path, text,
+                                                                          language))})
+    scored = [f for f in files if f["score"] is not None]
+    total = sum(f["checked"] for f in scored)
+    overall = (sum(f["score"] * f["checked"] for f in scored) / total) if total else None
+    return {"score": round(overall, 3) if overall is not None else None, "files": files}
 
 
 def _targets(sources: list[Source]) -> tuple[list[Target], list[dict[str, str]]]:
