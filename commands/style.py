@@ -33,7 +33,7 @@ def load_profile(repo: Path | None) -> dict[str, Any] | None:
     """The merged profile (project over user), or None when neither exists."""
     from dmc.style.profile import StyleDB, merge
 
-    found = []
+    found: list[dict[str, Any] | None] = []
     for path in (project_db_path(repo), user_db_path()):
         if path is not None and path.is_file():
             db = StyleDB(path)
@@ -172,6 +172,7 @@ def show(pretty: bool = PRETTY, repo: Path = REPO, sets: list[str] = SET) -> Non
     if profile is None:
         fail("style", DmcError("no style profile yet", Exit.UNAVAILABLE,
                                hint="dmc style learn"))
+    assert profile is not None
     typer.get_binary_stream("stdout").write(dumps({"style": profile}, pretty=pretty))
     rows = [(lang, feat, str(e.get("preferred", ", ".join(e.get("top", [])[:5]))),
              f"{e.get('confidence', '')}", str(e["evidence"]))

@@ -217,7 +217,7 @@ def observe_js(path: str, text: str, language: str) -> list[Observation]:
         elif t == "try_statement":
             obs[("errors.except_shape", "try/catch")] += 1
     lines = [ln for ln in text.split("\n") if ln.strip()]
-    indents = Counter()
+    indents: Counter[str] = Counter()
     for ln in lines:
         lead = len(ln) - len(ln.lstrip(" "))
         if ln.startswith("\t"):
