@@ -113,8 +113,8 @@ def test_agent_rejects_bad_requests(qwen_agent) -> None:
 
 @pytest.mark.slow
 def test_validate_remote_uses_the_agent(dmc, qwen_agent, tmp_path) -> None:
-    (tmp_path / "work" / "bad.py").write_text("import subprocess\nsubprocess.call('x', "
-                                              "shell=True)\n")
+    (tmp_path / "work" / "bad.py").write_text("import subprocess\n\n\ndef run(cmd: str) -> int:"
+                                              "\n    return subprocess.call(cmd, shell=True)\n")
     res = dmc("validate", "--remote", "--set", f"desktop.url={qwen_agent.url}", "bad.py",
               env={"DMC_AGENT_TOKEN": TOKEN})
     assert res.code == 1

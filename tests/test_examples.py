@@ -105,7 +105,8 @@ def test_pre_commit_config_example(isolated_env, make_repo, tmp_path: Path) -> N
     config["repos"][0]["rev"] = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
                                                capture_output=True, text=True,
                                                check=True).stdout.strip()
-    repo = make_repo({"bad.py": "import subprocess\nsubprocess.call('x', shell=True)\n"})
+    repo = make_repo({"bad.py": "import subprocess\n\n\ndef run(cmd):\n"
+                                "    return subprocess.call(cmd, shell=True)\n"})
     (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
     subprocess.run(["git", "add", "."], cwd=repo, check=True)
     env = dict(isolated_env, PRE_COMMIT_HOME=str(tmp_path / "pc"))
