@@ -9,7 +9,7 @@ PYTHON ?= python3
 # llama.cpp compiles from source once (pip caches the wheel); skip the multimodal parts.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: install demo test test-fast bench lint man clean
+.PHONY: install demo test test-fast bench stress lint man clean
 
 install: $(STAMP)
 
@@ -41,6 +41,9 @@ test-fast: install
 
 bench: install
 	$(PY) bench/run.py
+
+stress: install
+	$(PY) bench/stress.py
 
 lint: install
 	$(PY) -m ruff check dmc commands remote tests bench scripts

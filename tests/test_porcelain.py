@@ -67,6 +67,10 @@ def test_run_generates_applies_and_continues(dmc, make_repo) -> None:
     assert written.is_file() and written.read_text() in res.stdout.decode()
     history = (repo / ".dmc/history.jsonl").read_bytes().splitlines()
     assert orjson.loads(history[-1])["text"].startswith("write a python function")
+    follow = dmc("run", *RUN_FLAGS, "--json", "--continue", "also strip punctuation",
+                 cwd=repo)
+    assert "continuing from: write a python function" in follow.stderr
+    assert follow.doc["input"]["previous"].startswith("write a python function")
     # a local edit is never overwritten
     (repo / "textutil/words.py").write_text("# my edit\n")
     refused = dmc("run", *RUN_FLAGS, "--apply", "rewrite textutil/words.py with type hints",
@@ -74,10 +78,6 @@ def test_run_generates_applies_and_continues(dmc, make_repo) -> None:
     if "textutil/words.py" in refused.stderr and refused.code == 2:
         assert "uncommitted changes" in refused.stderr
     assert (repo / "textutil/words.py").read_text() == "# my edit\n"
-    follow = dmc("run", *RUN_FLAGS, "--json", "--continue", "also strip punctuation",
-                 cwd=repo)
-    assert "continuing from: write a python function" in follow.stderr
-    assert follow.doc["input"]["previous"].startswith("write a python function")
 
 
 @pytest.mark.slow
@@ -92,7 +92,9 @@ def test_new_user_on_a_fresh_clone(tmp_path: Path, make_repo) -> None:
     demo = subprocess.run(["make", "demo"], cwd=clone, env=env, capture_output=True,
                           timeout=1800)
     assert demo.returncode == 0, demo.stderr[-3000:]
-    doc = orjson.loads(demo.stdout)
+    # make echoes its install steps to stdout first; the demo's document is the last thing
+    start = demo.stdout.rfind(b"\n{\n") + 1
+    doc = orjson.loads(demo.stdout[start:])
     assert doc["intent"]["task_type"] == "feature_implementation"
     dmc = str(clone / ".venv/bin/dmc")
     project = make_repo(SMALL_PROJECT, name="project")

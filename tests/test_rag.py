@@ -272,3 +272,28 @@ def test_retrieve_output_feeds_optimize(dmc, make_repo) -> None:
     code = optimized.doc["payload"]["context"]["existing_code"]
     assert "web/auth.js" in code and "signToken" in code["web/auth.js"]
     assert np.isfinite(orjson.loads(retrieved.stdout)["context"]["chunks"][0]["score"])
+
+
+def test_disk_full_during_indexing_keeps_the_index_consistent(dmc, make_repo,
+                                                              isolated_env) -> None:
+    """A file-size limit stands in for a full disk: writes fail with EFBIG."""
+    files = repo_files()
+    repo = make_repo(files)
+    index(dmc, repo)  # a consistent index to start from
+    for i in range(40):
+        (repo / f"bulk/m{i}.py").parent.mkdir(exist_ok=True)
+        (repo / f"bulk/m{i}.py").write_text("".join(
+            f"def g{i}_{j}(v):\n    return v * {j}\n\n\n" for j in range(40)))
+    limit_kib = sum(p.stat().st_size for p in (repo / ".dmc").rglob("*") if p.is_file()) \
+        // 1024 + 64
+    script = f"trap '' XFSZ; ulimit -f {limit_kib}; exec {DMC} index"
+    proc = subprocess.run(["bash", "-c", script], cwd=repo, env=isolated_env,
+                          capture_output=True, timeout=300)
+    assert proc.returncode == 3, proc.stderr
+    assert b"Traceback" not in proc.stderr
+    assert orjson.loads(proc.stdout)["error"]["stage"] == "index"
+    stats = dmc("index", "--stats", cwd=repo)
+    assert stats.code == 0  # still readable
+    finished = index(dmc, repo)  # space is back: the next run completes the work
+    assert finished["files"] == 44
+    assert dmc("retrieve", "-k", "2", "multiply v by 7", cwd=repo).code == 0

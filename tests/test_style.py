@@ -162,3 +162,38 @@ def test_reset_and_errors(dmc, make_repo) -> None:
 def test_unparsable_files_give_no_observations(src: str) -> None:
     assert observe("x.py", src, "python") == [] or src == ""
     assert score({"languages": {}}, "python", [])["score"] is None
+
+
+def test_kill_9_while_learning_leaves_a_consistent_profile(make_repo, isolated_env) -> None:
+    import signal
+    import time
+
+    files = {f"pkg/m{i}.py": "".join(f"def func_{i}_{j}(x: int) -> int:\n    return x\n\n\n"
+                                     for j in range(60)) for i in range(300)}
+    repo = make_repo(files)
+    proc = subprocess.Popen([DMC, "style", "learn"], cwd=repo, env=isolated_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db_path = repo / ".dmc/style.db"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with sqlite3.connect(db_path) as db:
+                if db.execute("SELECT count(*) FROM files").fetchone()[0] >= 5:
+                    break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(db_path) as db:
+        learned = {r[0] for r in db.execute("SELECT path FROM files")}
+        observed = {r[0] for r in db.execute("SELECT DISTINCT path FROM observations")}
+    assert observed <= learned  # no half-learned file
+    done = subprocess.run([DMC, "style", "learn"], cwd=repo, env=isolated_env,
+                          capture_output=True, timeout=300)
+    assert done.returncode == 0
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT count(*) FROM files").fetchone()[0] == 300
+        per_file = db.execute("SELECT SUM(count) FROM observations WHERE feature = "
+                              "'naming.functions' GROUP BY path").fetchall()
+    assert {n for (n,) in per_file} == {60}  # each file counted exactly once

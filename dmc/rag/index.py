@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,7 +84,13 @@ def build(settings: IndexSettings, *, rebuild: bool = False, progress: Progress 
         interrupted = manifest.get_meta("in_progress") == "1"
         manifest.set_meta("in_progress", "1")
         manifest.set_meta("model", model_id)
-        summary = _refresh(settings, manifest, chroma, progress, embedder)
+        try:
+            summary = _refresh(settings, manifest, chroma, progress, embedder)
+        except (sqlite3.OperationalError, OSError) as exc:
+            # disk full, quota, read-only folder: what was committed stays usable
+            raise DmcError(f"cannot write the index in {settings.index_dir}: {exc}",
+                           Exit.UNAVAILABLE, hint="free some disk space, then run `dmc "
+                           "index` again; it continues where this run stopped") from None
         if interrupted or (rebuild and settings.chroma_url):
             stray = chroma.get().ids() - manifest.all_chunk_ids()
             chroma.get().delete(stray)
