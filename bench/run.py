@@ -8,7 +8,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bench_generate, bench_intent, bench_validate  # noqa: E402
+from bench import (  # noqa: E402
+    bench_generate,
+    bench_intent,
+    bench_optimize,
+    bench_rag,
+    bench_run,
+    bench_validate,
+)
 from bench.common import RESULTS, ROOT  # noqa: E402
 
 
@@ -71,6 +78,70 @@ def render() -> str:
                 f"**{q['after_refinement_rate']}**, after refinement with the tests in the "
                 f"loop **{q['after_refinement_with_tests_rate']}** (seed: > 0.7 first pass, "
                 f"> 0.9 refined). {q['note']}.", ""]
+    rag_path = RESULTS / "rag.json"
+    if rag_path.exists():
+        r = json.loads(rag_path.read_text())
+        m, q, sp = r["machine"], r["quality"], r["speed"]
+        out += [f"## dmc index / dmc retrieve ({m['date']}; {m['cores']} cores, {m['cpu']})", "",
+                f"Quality: docstring -> code on {q['queries']} functions of real wheels "
+                f"({', '.join(q['wheels'])}), docstrings blanked in the index "
+                f"({q['chunks']} chunks):", "",
+                "| retrieval | file-recall@5 | symbol-hit@5 |", "|---|---|---|"]
+        names = {"hybrid": "dmc (dense + BM25, weighted RRF, boosts)",
+                 "lexical": "plain BM25 (SQLite FTS5)", "dense": "plain dense (MiniLM)"}
+        for mode, vals in q["by_mode"].items():
+            out.append(f"| {names[mode]} | {vals['file_recall_at_5']} | "
+                       f"{vals['symbol_hit_at_5']} |")
+        out += [f"| goal | {q['goals']['file_recall_at_5']} | {q['goals']['symbol_hit_at_5']} |",
+                "", f"Speed ({sp['index_corpus']}: {sp['index_files']} files, "
+                f"{sp['index_chunks']} chunks):", "",
+                f"- embedding throughput on real function chunks: "
+                f"**{sp['embed_chunks_per_s_function_chunks']} chunks/s** (ONNX, "
+                f"length-sorted batches; goal ≥ {sp['goals']['embed_chunks_per_s']}); whole "
+                f"`dmc index` end to end {sp['index_chunks_per_s_end_to_end']} chunks/s "
+                f"({sp['index_wall_s']} s, peak RSS {sp['index_peak_rss_mib']} MiB)",
+                f"- no-change re-index: this repository **{sp['noop_reindex_this_repo_s']} s**, "
+                f"the {sp['index_chunks']}-chunk corpus {sp['noop_reindex_big_s']} s (goal ≤ 1 s)",
+                f"- `dmc retrieve` one query on the {sp['index_chunks']}-chunk index: median "
+                f"**{sp['retrieve_median_s']} s** (goal ≤ 0.5 s), peak RSS "
+                f"{sp['retrieve_peak_rss_mib']} MiB",
+                f"- `dmc intent | dmc extract | dmc retrieve | dmc optimize`: median "
+                f"**{sp['pipeline_intent_extract_retrieve_optimize_median_s']} s** (goal ≤ 1 s)",
+                ""]
+    opt_path = RESULTS / "optimize.json"
+    if opt_path.exists():
+        r = json.loads(opt_path.read_text())
+        m = r["machine"]
+        out += [f"## dmc optimize and dmc style ({m['date']}; {m['cores']} cores)", ""]
+        for row in r["optimize"]:
+            out.append(f"- `dmc optimize` on a document with {row['chunks']} retrieved chunks, "
+                       f"token counter {row['counter']}: median **{row['median_s']} s** "
+                       f"(goal ≤ 0.2 s)")
+        st = r["style"]
+        out += [f"- `dmc style learn` on {st['package']} ({st['files']} files): "
+                f"**{st['files_per_s']} files/s**", ""]
+    run_path = RESULTS / "run.json"
+    if run_path.exists():
+        r = json.loads(run_path.read_text())
+        m = r["machine"]
+        stages = ", ".join(f"{k} {v} s" for k, v in r["median_stage_s"].items())
+        out += [f"## dmc run ({m['date']}; {m['cores']} cores, {m['cpu']})", "",
+                f"- `dmc run \"{r['request']}\"` on a small indexed project, {r['model']}: "
+                f"median **{r['median_wall_s']} s** end to end (seed target {r['goal_s']} s); "
+                f"by stage: {stages}. The dominant stage is **{r['dominant_stage']}**.", ""]
+    stress_path = RESULTS / "stress.json"
+    if stress_path.exists():
+        r = json.loads(stress_path.read_text())
+        f, lo, fa = r["fuzz"], r["load"], r["faults"]
+        out += [f"## make stress ({r['machine']['date']})", "",
+                f"- fuzzing: {f['inputs_tried']} inputs over {f['commands']} commands and the "
+                f"agent's API; crashes found: **{f['crashes_found']}**",
+                f"- load: {lo['requests_sent']} requests ({lo['clients']} concurrent clients x "
+                f"{lo['rounds']} rounds); last round {lo['last_round']['answered_result']} "
+                f"answered, {lo['last_round']['answered_busy']} busy (503), "
+                f"**{lo['last_round']['lost']} lost**; agent RSS {lo['agent_rss_kib']['start']}"
+                f" -> {lo['agent_rss_kib']['end']} KiB",
+                f"- faults injected: {fa['injected']}, recovered: **{fa['recovered']}**", ""]
     return "\n".join(out) + "\n"
 
 
@@ -78,6 +149,9 @@ def main() -> None:
     bench_intent.main()
     bench_validate.main()
     bench_generate.main()
+    bench_optimize.main()
+    bench_rag.main()
+    bench_run.main()
     (ROOT / "bench" / "RESULTS.md").write_text(render(), encoding="utf-8")
     print(f"wrote {ROOT / 'bench' / 'RESULTS.md'}")
 

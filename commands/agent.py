@@ -69,21 +69,12 @@ def serve(
     except DmcError as exc:
         fail("agent", exc)
 
+    from dmc.commands.common import model_backend
+
     from dmc.generate.backends import Backend
 
     def backend_factory() -> Backend:
-        from dmc.generate.backends import make_backend
-
-        notes: list[str] = []
-        made = make_backend(kind=cfg.get("generation.backend"),
-                            server=cfg.get("generation.server"),
-                            model=cfg.get("models.generation"),
-                            timeout=cfg.get("generation.timeout"),
-                            connect_timeout=cfg.get("desktop.connect_timeout"),
-                            context_window=cfg.get("generation.context_window"), notes=notes)
-        for n in notes:
-            ui.note("agent", n)
-        return made
+        return model_backend(cfg, "agent")  # type: ignore[no-any-return]
 
     app_ = create_app(AgentSettings(
         token=token, max_concurrency=cfg.get("server.max_concurrency"),

@@ -46,3 +46,33 @@ def fail(stage: str, exc: DmcError) -> NoReturn:
     except (BrokenPipeError, OSError):
         pass
     raise typer.Exit(int(exc.code))
+
+
+def agent_client(cfg: Config, **overrides: Any) -> Any:
+    """A client for the agents in ``desktop.url``, configured from ``cfg``."""
+    from dmc.remote.client import AgentClient, ClientSettings, read_token
+
+    settings = ClientSettings(
+        urls=cfg.get("desktop.url") or [], token=read_token(cfg.get("desktop.token_file")),
+        timeout=cfg.get("desktop.timeout"), connect_timeout=cfg.get("desktop.connect_timeout"),
+        retry_attempts=cfg.get("desktop.retry_attempts"), ca_file=cfg.get("desktop.ca_file"),
+        client_cert=cfg.get("desktop.client_cert"), client_key=cfg.get("desktop.client_key"))
+    for key, value in overrides.items():
+        setattr(settings, key, value)
+    return AgentClient(settings)
+
+
+def model_backend(cfg: Config, stage: str) -> Any:
+    """The generation backend configured in ``cfg``, saying on stderr which one it is."""
+    from dmc.generate.backends import make_backend
+
+    notes: list[str] = []
+    backend = make_backend(kind=cfg.get("generation.backend"),
+                           server=cfg.get("generation.server"),
+                           model=cfg.get("models.generation"),
+                           timeout=cfg.get("generation.timeout"),
+                           connect_timeout=cfg.get("desktop.connect_timeout"),
+                           context_window=cfg.get("generation.context_window"), notes=notes)
+    for note in notes:
+        ui.note(stage, note)
+    return backend

@@ -116,14 +116,9 @@ def _embedding() -> Check:
 def _generation(cfg: Any) -> Check:
     urls = cfg.get("desktop.url")
     if urls:
-        from dmc.remote.client import AgentClient, ClientSettings, read_token
+        from dmc.commands.common import agent_client
 
-        token = read_token(cfg.get("desktop.token_file"))
-        client = AgentClient(ClientSettings(urls=urls, token=token, timeout=10,
-                                            connect_timeout=cfg.get("desktop.connect_timeout"),
-                                            retry_attempts=0, ca_file=cfg.get("desktop.ca_file"),
-                                            client_cert=cfg.get("desktop.client_cert"),
-                                            client_key=cfg.get("desktop.client_key")))
+        client = agent_client(cfg, timeout=10.0, retry_attempts=0)
         states: list[tuple[str, bool]] = []
         try:
             for url in urls:

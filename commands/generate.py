@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 from dmc.commands import ui
-from dmc.commands.common import PRETTY, REPO, SET, fail, load_config
+from dmc.commands.common import PRETTY, REPO, SET, agent_client, fail, load_config, model_backend
 from dmc.commands.pipe import run_stage
 
 from dmc.contract import DmcError, Document
@@ -88,31 +88,15 @@ def _progress(event: dict[str, Any]) -> None:
 
 def _local(payload: dict[str, Any], cfg: Any, state: dict[str, Any]) -> dict[str, Any]:
     from dmc.generate import generate
-    from dmc.generate.backends import make_backend
 
     if "backend" not in state:
-        notes: list[str] = []
-        state["backend"] = make_backend(
-            kind=cfg.get("generation.backend"), server=cfg.get("generation.server"),
-            model=cfg.get("models.generation"), timeout=cfg.get("generation.timeout"),
-            connect_timeout=cfg.get("desktop.connect_timeout"),
-            context_window=cfg.get("generation.context_window"), notes=notes)
-        for n in notes:
-            ui.note("generate", n)
+        state["backend"] = model_backend(cfg, "generate")
     return generate(payload, state["backend"], on_event=_progress)
 
 
 def _remote(payload: dict[str, Any], cfg: Any, state: dict[str, Any]) -> dict[str, Any]:
-    from dmc.remote.client import AgentClient, ClientSettings, read_token
-
     if "client" not in state:
-        state["client"] = AgentClient(ClientSettings(
-            urls=cfg.get("desktop.url"), token=read_token(cfg.get("desktop.token_file")),
-            timeout=cfg.get("desktop.timeout"),
-            connect_timeout=cfg.get("desktop.connect_timeout"),
-            retry_attempts=cfg.get("desktop.retry_attempts"), ca_file=cfg.get("desktop.ca_file"),
-            client_cert=cfg.get("desktop.client_cert"),
-            client_key=cfg.get("desktop.client_key")))
+        state["client"] = agent_client(cfg)
     return dict(state["client"].generate(payload, on_event=_progress))
 
 

@@ -128,7 +128,7 @@ def main(
 
 def _remote(sources: list[Any], settings: Any, cfg: Any) -> dict[str, Any]:
     """Send the sources to the agent's /v1/validate (the same client as generate)."""
-    from dmc.remote.client import AgentClient, ClientSettings, read_token
+    from dmc.commands.common import agent_client
 
     files = []
     for s in sources:
@@ -140,11 +140,7 @@ def _remote(sources: list[Any], settings: Any, cfg: Any) -> dict[str, Any]:
     criteria = {"max_complexity": settings.max_complexity, "fail_on": settings.fail_on,
                 "security_scan": settings.enable_security_scan,
                 "type_check": settings.enable_type_checking}
-    client = AgentClient(ClientSettings(
-        urls=cfg.get("desktop.url"), token=read_token(cfg.get("desktop.token_file")),
-        timeout=cfg.get("desktop.timeout"), connect_timeout=cfg.get("desktop.connect_timeout"),
-        retry_attempts=cfg.get("desktop.retry_attempts"), ca_file=cfg.get("desktop.ca_file"),
-        client_cert=cfg.get("desktop.client_cert"), client_key=cfg.get("desktop.client_key")))
+    client = agent_client(cfg)
     try:
         return client.validate(files, criteria)
     finally:

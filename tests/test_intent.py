@@ -28,6 +28,8 @@ TERSE = [
     ("explain how the retry loop works", "explanation"),
     ("why does the cache never expire?", "explanation"),
     ("review this diff for security problems", "code_review"),
+    ("write a python function slugify(text) in slug.py", "feature_implementation"),
+    ("write tests for the parser", "testing"),
 ]
 
 

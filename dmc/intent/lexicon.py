@@ -96,6 +96,8 @@ TASK_CUES: dict[str, tuple[str, ...]] = {
         "hook", "hooks", "custom", "customizable", "configurable", "user", "users", "ui",
         "button", "form", "export", "import", "upload", "download", "notification",
         "notifications", "generate", "render", "display", "show", "print", "output",
+        "write", "build", "function", "functions", "script", "program", "utility", "app",
+        "class", "route", "handler", "service",
     ),
     "explanation": (
         "explain", "explains", "what", "why", "how", "where", "understand", "walk", "through",
