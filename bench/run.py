@@ -139,8 +139,9 @@ def render() -> str:
                 f"- load: {lo['requests_sent']} requests ({lo['clients']} concurrent clients x "
                 f"{lo['rounds']} rounds); last round {lo['last_round']['answered_result']} "
                 f"answered, {lo['last_round']['answered_busy']} busy (503), "
-                f"**{lo['last_round']['lost']} lost**; agent RSS {lo['agent_rss_kib']['start']}"
-                f" -> {lo['agent_rss_kib']['end']} KiB",
+                f"**{lo['last_round']['lost']} lost**; agent RSS after the first round "
+                f"{lo['agent_rss_kib']['after_first_round']} KiB, at the end "
+                f"{lo['agent_rss_kib']['end']} KiB",
                 f"- faults injected: {fa['injected']}, recovered: **{fa['recovered']}**", ""]
     return "\n".join(out) + "\n"
 

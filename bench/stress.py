@@ -78,8 +78,8 @@ def main() -> None:
                                 "answered_busy": sum(v == "busy" for v in answers.values()),
                                 "lost": sum(v not in ("result", "busy")
                                             for v in answers.values())},
-                 "agent_rss_kib": {"start": load_data.get("rss_start_kib"),
-                                   "end": load_data.get("rss_end_kib")},
+                 "agent_rss_kib": {"after_first_round": load_data.get(
+                     "rss_after_first_round_kib"), "end": load_data.get("rss_end_kib")},
                  "passed": load[0] == 1, "seconds": round(load[2], 1)},
         "faults": {"injected": len(FAULT_TESTS), "recovered": faults[0],
                    "failed": faults[1]},

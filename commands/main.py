@@ -73,9 +73,28 @@ def root(
 
 
 def run() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Stage commands turn failures into error documents themselves; this is the last guard
+    for the supporting commands: a bug is one line and exit 70, never a traceback (unless
+    DMC_DEBUG asks for it).
+    """
+    import os
+    import sys
+
     install_signal_handlers()
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("dmc: interrupted\n")
+        raise SystemExit(130) from None
+    except Exception as exc:
+        if os.environ.get("DMC_DEBUG"):
+            raise
+        name = sys.argv[1] if len(sys.argv) > 1 else "dmc"
+        sys.stderr.write(f"dmc {name}: internal error: {type(exc).__name__}: {exc} (set "
+                         "DMC_DEBUG=1 for a traceback and please report it)\n")
+        raise SystemExit(70) from None
 
 
 if __name__ == "__main__":

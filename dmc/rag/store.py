@@ -178,7 +178,19 @@ class ChromaStore:
                            hint="start it with `chroma run --path DIR`" if url else
                            "rebuild it: dmc index --rebuild") from None
 
+    def _failed(self, action: str, exc: Exception) -> DmcError:
+        return DmcError(f"Chroma could not {action} ({type(exc).__name__}: "
+                        f"{str(exc)[:200]})", Exit.UNAVAILABLE,
+                        hint="check free disk space and the Chroma server, then run "
+                             "`dmc index` again; it continues where it stopped")
+
     def upsert(self, chunks: list[Chunk], vectors: Any) -> None:
+        try:
+            self._upsert(chunks, vectors)
+        except Exception as exc:  # noqa: BLE001 - chromadb's errors have no common base
+            raise self._failed("store chunks", exc) from None
+
+    def _upsert(self, chunks: list[Chunk], vectors: Any) -> None:
         for start in range(0, len(chunks), 1000):
             part = chunks[start:start + 1000]
             self.collection.upsert(
@@ -191,15 +203,24 @@ class ChromaStore:
 
     def delete(self, ids: Iterable[str]) -> None:
         ids = list(ids)
-        for start in range(0, len(ids), 1000):
-            self.collection.delete(ids=ids[start:start + 1000])
+        try:
+            for start in range(0, len(ids), 1000):
+                self.collection.delete(ids=ids[start:start + 1000])
+        except Exception as exc:  # noqa: BLE001 - chromadb's errors have no common base
+            raise self._failed("delete chunks", exc) from None
 
     def ids(self) -> set[str]:
-        return set(self.collection.get(include=[])["ids"])
+        try:
+            return set(self.collection.get(include=[])["ids"])
+        except Exception as exc:  # noqa: BLE001
+            raise self._failed("list chunks", exc) from None
 
     def query(self, vector: Any, k: int) -> list[tuple[str, float]]:
-        res = self.collection.query(query_embeddings=[vector.tolist()], n_results=k,
-                                    include=["distances"])
+        try:
+            res = self.collection.query(query_embeddings=[vector.tolist()], n_results=k,
+                                        include=["distances"])
+        except Exception as exc:  # noqa: BLE001
+            raise self._failed("answer the query", exc) from None
         distances = res.get("distances") or [[]]
         return [(i, 1.0 - d) for i, d in zip(res["ids"][0], distances[0], strict=True)]
 
