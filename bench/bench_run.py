@@ -52,7 +52,7 @@ def main() -> dict[str, Any]:
     result = {"request": REQUEST, "model": "qwen2.5-coder-0.5b (embedded, llama.cpp)",
               "median_wall_s": round(statistics.median(r["wall_s"] for r in runs), 2),
               "median_stage_s": median, "dominant_stage": max(median, key=median.get),
-              "runs": runs, "goal_s": "10-15 (seed)"}
+              "runs": runs, "goal_s": "10-15"}
     path = write("run", result)
     print(f"run: {result['median_wall_s']} s, by stage {median} -> {path}")
     return result
