@@ -44,10 +44,15 @@ def quiet_llama_cpp() -> None:
 
 @lru_cache(maxsize=4)
 def _vocab(path: str) -> Any:
+    import atexit
+
     import llama_cpp
 
     quiet_llama_cpp()
-    return llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+    vocab = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+    # free it while the interpreter is whole: llama_cpp's own finaliser fails at shutdown
+    atexit.register(vocab.close)
+    return vocab
 
 
 def counter(model_path: Path | None) -> tuple[Callable[[str], int], str]:
