@@ -56,7 +56,9 @@ def main(
             doc = _continue(doc, cfg)
         for stage in STAGES:
             started = time.perf_counter()
-            doc = _STEPS[stage](doc, cfg, {"refresh": refresh, "local": local, "remote": remote})
+            with _live(stage):
+                doc = _STEPS[stage](doc, cfg, {"refresh": refresh, "local": local,
+                                               "remote": remote})
             timings[stage] = round(time.perf_counter() - started, 3)
             ui.note("run", f"{stage}: {timings[stage]:.2f} s{_summary(stage, doc)}")
             if stage == stop_after:
@@ -85,6 +87,25 @@ def main(
             out.write(f["code"].encode())
     passed = doc.get("validation", {}).get("passed", True)
     raise typer.Exit(0 if passed else int(Exit.BLOCKING))
+
+
+class _live:  # noqa: N801 - a context manager used like a function
+    """A live spinner naming the running stage, on a terminal only."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.status: Any = None
+
+    def __enter__(self) -> None:
+        if ui.stderr_is_tty():
+            from rich.console import Console
+
+            self.status = Console(stderr=True).status(f"dmc run: {self.stage}…")
+            self.status.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.status is not None:
+            self.status.stop()
 
 
 def _summary(stage: str, doc: Document) -> str:

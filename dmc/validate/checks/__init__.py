@@ -93,3 +93,8 @@ def by_real_path(targets: list[Target]) -> dict[str, Target]:
         out[str(Path(t.real).resolve())] = t
         out[t.real] = t
     return out
+
+
+def find_target(table: dict[str, Target], cwd: Path, path: str) -> Target | None:
+    """The target a tool's reported path names (tools print relative or absolute paths)."""
+    return table.get(path) or table.get(str((cwd / path).resolve()))

@@ -15,7 +15,15 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from dmc.validate.checks import Check, Options, Target, ToolFailed, by_real_path, run_tool
+from dmc.validate.checks import (
+    Check,
+    Options,
+    Target,
+    ToolFailed,
+    by_real_path,
+    find_target,
+    run_tool,
+)
 from dmc.validate.issues import Issue
 
 PROJECT_CONFIGS = ("eslint.config.js", "eslint.config.mjs", "eslint.config.cjs",
@@ -141,8 +149,7 @@ class EslintCheck(Check):
         table = by_real_path(targets)
         out: dict[str, list[Issue]] = {}
         for entry in report:
-            target = table.get(entry.get("filePath", "")) or table.get(
-                str(Path(entry.get("filePath", "")).resolve()))
+            target = find_target(table, opts.cwd, entry.get("filePath", ""))
             if target is None:
                 continue
             for m in entry.get("messages", []):

@@ -7,16 +7,20 @@ import json
 import sys
 from pathlib import Path
 
-from dmc.validate.checks import Check, Options, Target, ToolFailed, by_real_path, run_tool
+from dmc.validate.checks import (
+    Check,
+    Options,
+    Target,
+    ToolFailed,
+    by_real_path,
+    find_target,
+    run_tool,
+)
 from dmc.validate.issues import Issue
 
 _PYLINT_SEVERITY = {"fatal": "error", "error": "error", "warning": "warning",
                     "refactor": "info", "convention": "info", "info": "info"}
 _BANDIT_SEVERITY = {"HIGH": "error", "MEDIUM": "warning", "LOW": "info"}
-
-
-def _lookup(table: dict[str, Target], cwd: Path, path: str) -> Target | None:
-    return table.get(path) or table.get(str((cwd / path).resolve()))
 
 
 class PylintCheck(Check):
@@ -51,7 +55,7 @@ class PylintCheck(Check):
         table = by_real_path(targets)
         out: dict[str, list[Issue]] = {}
         for m in messages:
-            target = _lookup(table, opts.cwd, m.get("path", ""))
+            target = find_target(table, opts.cwd, m.get("path", ""))
             if target is None:
                 continue
             severity = _PYLINT_SEVERITY.get(m.get("type", ""), "info")
@@ -86,7 +90,7 @@ class BanditCheck(Check):
         table = by_real_path(targets)
         out: dict[str, list[Issue]] = {}
         for r in report.get("results", []):
-            target = _lookup(table, opts.cwd, r.get("filename", ""))
+            target = find_target(table, opts.cwd, r.get("filename", ""))
             if target is None:
                 continue
             severity = _BANDIT_SEVERITY.get(r.get("issue_severity", ""), "info")
@@ -140,7 +144,7 @@ class MypyCheck(Check):
                     m = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                target = _lookup(table, opts.cwd, m.get("file", ""))
+                target = find_target(table, opts.cwd, m.get("file", ""))
                 if target is None:
                     continue
                 severity = "error" if m.get("severity") == "error" else "info"
