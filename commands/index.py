@@ -102,11 +102,12 @@ class _progress:  # noqa: N801 - used as a context manager like a function
         self.bar: Any = None
         if not ui.stderr_is_tty():
             return None
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         self.bar = Progress("[progress.description]{task.description}", BarColumn(),
                             MofNCompleteColumn(), TimeRemainingColumn(),
-                            console=__import__("rich.console").console.Console(file=sys.stderr))
+                            console=Console(file=sys.stderr))
         self.bar.start()
         self.task = self.bar.add_task("embedding chunks", total=None)
 

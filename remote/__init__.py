@@ -1,4 +1,6 @@
-"""The desktop agent and its client (``dmc agent serve``, ``generate``/``validate --remote``).
+"""The desktop half: the HTTP agent (:mod:`dmc.remote.server`, ``dmc agent serve``) and the
+client that ``dmc generate`` and ``dmc validate --remote`` use (:mod:`dmc.remote.client`).
 
-Planned in the agent issue; nothing here yet, and no command uses this package so far.
+The server imports FastAPI at module level and is only imported by the agent command; the
+client imports httpx lazily, so neither costs the other stages any start-up time.
 """
