@@ -87,14 +87,17 @@ def test_new_user_on_a_fresh_clone(tmp_path: Path, make_repo) -> None:
     (`make test` is the command running this test, so it is not run again from inside.)"""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", f"file://{ROOT}", str(clone)], check=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DMC_", "VIRTUAL_ENV"))}
+    # a new user's shell: no dmc settings, no venv, and not inside the `make test` running us
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DMC_", "VIRTUAL_ENV", "MAKE", "MFLAGS"))}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
     demo = subprocess.run(["make", "demo"], cwd=clone, env=env, capture_output=True,
                           timeout=1800)
     assert demo.returncode == 0, demo.stderr[-3000:]
     # make echoes its install steps to stdout first; the demo's document is the last thing
     start = demo.stdout.rfind(b"\n{\n") + 1
-    doc = orjson.loads(demo.stdout[start:])
+    end = demo.stdout.rfind(b"\n}") + 2
+    doc = orjson.loads(demo.stdout[start:end])
     assert doc["intent"]["task_type"] == "feature_implementation"
     dmc = str(clone / ".venv/bin/dmc")
     project = make_repo(SMALL_PROJECT, name="project")
