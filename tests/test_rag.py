@@ -297,3 +297,16 @@ def test_disk_full_during_indexing_keeps_the_index_consistent(dmc, make_repo,
     finished = index(dmc, repo)  # space is back: the next run completes the work
     assert finished["files"] == 44
     assert dmc("retrieve", "-k", "2", "multiply v by 7", cwd=repo).code == 0
+
+
+def test_at_most_three_chunks_of_one_file(dmc, make_repo) -> None:
+    files = repo_files()
+    files["app/parsers.py"] = "".join(
+        f"def parse_config_{i}(path):\n    \"\"\"Parse configuration file variant {i}.\"\"\"\n"
+        f"    return open(path).read()\n\n\n" for i in range(12))
+    repo = make_repo(files)
+    index(dmc, repo)
+    res = dmc("retrieve", "-k", "8", "parse the configuration file", cwd=repo)
+    paths = [c["path"] for c in res.doc["context"]["chunks"]]
+    assert paths.count("app/parsers.py") == 3
+    assert "app/config.py" in paths

@@ -8,8 +8,10 @@ on the docstring-to-code benchmark this beat both plain rankings and the textboo
 equal weights, on each half of the queries separately; see bench/RESULTS.md), then chunks
 in files the request names, or defining a symbol it names, get the weight of one more first
 place. Overlapping chunks of a
-file are deduplicated, and dense matches below the similarity threshold that BM25 did not
-also find are dropped. Every chunk says why it was chosen.
+file are deduplicated, at most three chunks of one file are returned (so the top k spans
+more files: file-recall@5 0.897 -> 0.922 on the benchmark, symbol hits unchanged), and
+dense matches below the similarity threshold that BM25 did not also find are dropped.
+Every chunk says why it was chosen.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dmc.rag.store import ChromaStore, Manifest
 
 RRF_K = 10
 LEXICAL_WEIGHT = 0.5
+MAX_PER_FILE = 3
 CANDIDATES = 100
 _WORD = re.compile(r"[A-Za-z][a-z0-9]+|[A-Z]+(?![a-z])|[a-z0-9]{2,}")
 _STOP = frozenset("""a an and are as at be by do does for from how i in is it of on or our
@@ -129,7 +132,8 @@ def _rows(manifest: Manifest, ranked: list[tuple[int, float]], why: dict[int, di
         if row is None:
             continue
         path, start, end, symbol, language, kind, context, text = row
-        if dedup and any(start <= e and end >= b for b, e in taken.get(path, [])):
+        if dedup and (len(taken.get(path, [])) >= MAX_PER_FILE or
+                      any(start <= e and end >= b for b, e in taken.get(path, []))):
             continue
         taken.setdefault(path, []).append((start, end))
         out.append({"path": path, "start_line": start, "end_line": end, "symbol": symbol,
