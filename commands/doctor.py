@@ -3,9 +3,7 @@ problem."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +112,8 @@ def _embedding() -> Check:
 
 
 def _generation(cfg: Any) -> Check:
+    from importlib.metadata import PackageNotFoundError, version
+
     urls = cfg.get("desktop.url")
     if urls:
         from dmc.commands.common import agent_client
@@ -169,6 +169,9 @@ def _generation(cfg: Any) -> Check:
 
 
 def _validate_tools() -> list[Check]:
+    import shutil
+    from importlib.metadata import PackageNotFoundError, version
+
     out = []
     for tool in ("pylint", "bandit", "mypy"):
         try:

@@ -6,9 +6,6 @@ For the pre-commit framework, use the hook definition in ``.pre-commit-hooks.yam
 from __future__ import annotations
 
 import os
-import shlex
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,6 +21,8 @@ app = typer.Typer(help="Install or remove a git pre-commit hook that runs dmc va
 
 
 def _hooks_dir() -> Path:
+    import subprocess
+
     try:
         proc = subprocess.run(["git", "rev-parse", "--git-path", "hooks"], capture_output=True,
                               text=True, timeout=30, check=True)
@@ -34,6 +33,9 @@ def _hooks_dir() -> Path:
 
 def _dmc_command() -> str:
     """This dmc, by absolute path when it is not the one on PATH (a venv, for instance)."""
+    import shlex
+    import shutil
+
     here = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
     on_path = shutil.which("dmc")
     if here is not None and here.name == "dmc" and (on_path is None or

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -256,6 +254,9 @@ def _continue(doc: Document, cfg: Any) -> Document:
 
 def _apply(repo: Path | None, files: list[dict[str, Any]]) -> list[str]:
     """Write files into the tree after showing the diff; refuse to clobber local edits."""
+    import difflib
+    import subprocess
+
     from dmc.repo import resolve_inside
 
     if repo is None:

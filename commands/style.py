@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -77,6 +76,8 @@ def _files(paths: list[Path]) -> list[Path]:
 
 def _git_added(repo: Path, rev: str) -> list[tuple[str, str]]:
     """(path, content at REV) for the files the commit REV added or changed."""
+    import subprocess
+
     try:
         names = subprocess.run(["git", "-C", str(repo), "diff-tree", "--no-commit-id",
                                 "--name-only", "-r", "--diff-filter=AM", "--root", rev],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +277,8 @@ def _expand(files: list[Path]) -> list[str]:
 
 def _staged(repo: Path | None) -> list[str]:
     """Files added, copied, modified or renamed in the index, relative to the cwd."""
+    import subprocess
+
     from dmc.validate.languages import EXTENSIONS
 
     if repo is None:
