@@ -73,3 +73,16 @@ def make_repo(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
         return root
 
     return build
+
+
+@pytest.fixture(scope="session")
+def smol_server():
+    """A real llama.cpp OpenAI-compatible server with SmolLM2-135M, shared by the tests."""
+    from tests.support.servers import LlamaServer, smollm2_path
+
+    server = LlamaServer(smollm2_path())
+    try:
+        server.wait()
+        yield server
+    finally:
+        server.stop()

@@ -239,16 +239,6 @@ def test_tls_and_mutual_tls(dmc, isolated_env, tmp_path) -> None:
         mtls.stop()
 
 
-@pytest.fixture(scope="module")
-def smol_server():
-    server = LlamaServer(smollm2_path())
-    try:
-        server.wait()
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.mark.slow
 def test_openai_backend_against_real_llama_cpp_server(smol_server) -> None:
     backend = OpenAIBackend(smol_server.url, "smollm2", timeout=60)

@@ -6,7 +6,7 @@ import pytest
 
 from dmc.intent import INTENT_SCHEMA, classify
 from dmc.intent.classifier import COMPLEXITIES, DOMAINS, TASK_TYPES, load_model
-from tests.support.servers import LlamaServer, OllamaDouble, free_port, smollm2_path
+from tests.support.servers import OllamaDouble, free_port
 
 # Terse requests as people write them (commit subjects, chat): each pair states what the
 # request plainly asks for, independent of the training data.
@@ -139,20 +139,10 @@ class TestOllamaWireProtocol:
         assert "did not answer within 0.5 s" in res.doc["intent"]["fallback"]["reason"]
 
 
-@pytest.fixture(scope="module")
-def llama_server():
-    server = LlamaServer(smollm2_path())
-    try:
-        server.wait()
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.mark.slow
-def test_openai_compatible_path_with_real_llama_cpp_server(dmc, llama_server) -> None:
+def test_openai_compatible_path_with_real_llama_cpp_server(dmc, smol_server) -> None:
     """A real llama.cpp server and a real small model answer under the JSON schema."""
-    res = dmc("intent", "--model", f"{llama_server.url}#smollm2",
+    res = dmc("intent", "--model", f"{smol_server.url}#smollm2",
               "add OAuth2 login keeping JWT working")
     assert res.code == 0, res.stderr
     intent = res.doc["intent"]

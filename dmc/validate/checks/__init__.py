@@ -86,6 +86,16 @@ def run_tool(args: list[str], cwd: Path, timeout: float) -> subprocess.Completed
         raise ToolFailed(f"cannot run {args[0]}: {exc}") from None
 
 
+def parse_output(tool: str, text: str, empty: Any) -> Any:
+    """A tool's JSON report; unusable output means the tool failed, not that code is clean."""
+    import json
+
+    try:
+        return json.loads(text) if text.strip() else empty
+    except json.JSONDecodeError:
+        raise ToolFailed(f"{tool} printed output that is not JSON") from None
+
+
 def by_real_path(targets: list[Target]) -> dict[str, Target]:
     """Targets keyed by their resolved on-disk path, to map tool output back."""
     out = {}

@@ -22,6 +22,7 @@ from dmc.validate.checks import (
     ToolFailed,
     by_real_path,
     find_target,
+    parse_output,
     run_tool,
 )
 from dmc.validate.issues import Issue
@@ -142,10 +143,7 @@ class EslintCheck(Check):
         proc = run_tool([*args, *[t.real for t in targets]], opts.cwd, opts.timeout)
         if proc.returncode not in (0, 1):
             raise ToolFailed(f"eslint failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
-        try:
-            report = json.loads(proc.stdout or "[]")
-        except json.JSONDecodeError:
-            raise ToolFailed("eslint printed output that is not JSON") from None
+        report = parse_output("eslint", proc.stdout, [])
         table = by_real_path(targets)
         out: dict[str, list[Issue]] = {}
         for entry in report:

@@ -14,6 +14,7 @@ from dmc.validate.checks import (
     ToolFailed,
     by_real_path,
     find_target,
+    parse_output,
     run_tool,
 )
 from dmc.validate.issues import Issue
@@ -48,10 +49,7 @@ class PylintCheck(Check):
                          *[t.real for t in targets]], opts.cwd, opts.timeout)
         if proc.returncode & 32 or (proc.returncode & 1 and not proc.stdout.strip()):
             raise ToolFailed(f"pylint failed: {proc.stderr.strip()[-300:]}")
-        try:
-            messages = json.loads(proc.stdout or "[]")
-        except json.JSONDecodeError:
-            raise ToolFailed("pylint printed output that is not JSON") from None
+        messages = parse_output("pylint", proc.stdout, [])
         table = by_real_path(targets)
         out: dict[str, list[Issue]] = {}
         for m in messages:
@@ -83,10 +81,9 @@ class BanditCheck(Check):
     def run(self, targets: list[Target], opts: Options) -> dict[str, list[Issue]]:
         proc = run_tool([sys.executable, "-m", "bandit", "-f", "json", "-q",
                          *[t.real for t in targets]], opts.cwd, opts.timeout)
-        try:
-            report = json.loads(proc.stdout or "{}")
-        except json.JSONDecodeError:
-            raise ToolFailed(f"bandit failed: {proc.stderr.strip()[-300:]}") from None
+        if not proc.stdout.strip() and proc.returncode not in (0, 1):
+            raise ToolFailed(f"bandit failed: {proc.stderr.strip()[-300:]}")
+        report = parse_output("bandit", proc.stdout, {})
         table = by_real_path(targets)
         out: dict[str, list[Issue]] = {}
         for r in report.get("results", []):
