@@ -153,9 +153,10 @@ def _targets(sources: list[Source]) -> tuple[list[Target], list[dict[str, str]]]
     return targets, skipped
 
 
-def _checks(settings: Settings) -> list[Check]:
-    return [SyntaxCheck(), PylintCheck(), BanditCheck(), MypyCheck(),
-            EslintCheck(settings.repo), CustomRulesCheck()]
+def _tool_checks(settings: Settings) -> list[Check]:
+    """Every check that runs after syntax (on files that parse)."""
+    return [PylintCheck(), BanditCheck(), MypyCheck(), EslintCheck(settings.repo),
+            CustomRulesCheck()]
 
 
 def _run(sources: list[Source], settings: Settings, cwd: Path) -> dict[str, Any]:
@@ -175,7 +176,8 @@ def _run(sources: list[Source], settings: Settings, cwd: Path) -> dict[str, Any]
         issues = _run_check(syntax, targets, opts, store, tools)
         broken = {i.path for i in issues if i.severity == "error"}
         clean = [t for t in targets if t.path not in broken]
-        others = [c for c in _checks(settings)[1:]]
+        others = _tool_checks(settings)
+        eslint = next(c for c in others if isinstance(c, EslintCheck))
         runnable: list[Check] = []
         for check in others:
             wanted = [t for t in clean if t.language in check.languages]
@@ -205,7 +207,7 @@ def _run(sources: list[Source], settings: Settings, cwd: Path) -> dict[str, Any]
                 issues.extend(fut.result())
         for t in targets:
             if t.language in ("typescript", "tsx") and "eslint" in tools and \
-                    "typescript" not in EslintCheck(settings.repo).languages:
+                    "typescript" not in eslint.languages:
                 tools["eslint"].setdefault("note", "TypeScript got the syntax check only "
                                            "(ESLint needs a project config with "
                                            "typescript-eslint for it)")
