@@ -40,35 +40,37 @@ def smollm2_path() -> Path:
     return found[0]
 
 
-class LlamaServer:
-    """``python -m llama_cpp.server`` on a free loopback port."""
+class _ServerProcess:
+    """A server subprocess on a free loopback port, logging to a file (not a pipe: a chatty
+    server filling a pipe would stall), ready once an HTTP probe answers."""
 
-    def __init__(self, model: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        # llama.cpp logs a lot: a file, not a pipe, so a full pipe cannot stall the server
+    name = "server"
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(model),
-             "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048",
-             "--n_threads", "2"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
-    def wait(self, timeout: float = 90) -> None:
+    def _wait_ready(self, probe: str, timeout: float, verify: Any = True,
+                    want_status: int | None = None) -> None:
+        """Until ``probe`` answers (with ``want_status``, when given)."""
         import httpx
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError("llama_cpp.server exited: "
-                                   + self.log.read().decode(errors="replace")[-2000:])
+                raise RuntimeError(f"{self.name} exited: " + self.output())
             try:
-                if httpx.get(self.url + "/models", timeout=1).status_code == 200:
+                status = httpx.get(probe, timeout=1, verify=verify).status_code
+                if want_status is None or status == want_status:
                     return
             except httpx.HTTPError:
-                time.sleep(0.3)
-        raise RuntimeError("llama_cpp.server did not start in time")
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not start in time: " + self.output())
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-3000:]
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -77,6 +79,22 @@ class LlamaServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+
+
+class LlamaServer(_ServerProcess):
+    """``python -m llama_cpp.server`` on a free loopback port."""
+
+    name = "llama_cpp.server"
+
+    def __init__(self, model: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        super().__init__([sys.executable, "-m", "llama_cpp.server", "--model", str(model),
+                          "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048",
+                          "--n_threads", "2"])
+
+    def wait(self, timeout: float = 90) -> None:
+        self._wait_ready(self.url + "/models", timeout, want_status=200)
 
 
 class OllamaDouble:
@@ -152,40 +170,17 @@ class OllamaDouble:
         self.server.server_close()
 
 
-class AgentProcess:
+class AgentProcess(_ServerProcess):
     """``dmc agent serve`` on a free loopback port, as a real subprocess."""
+
+    name = "agent"
 
     def __init__(self, *args: str, env: dict[str, str] | None = None,
                  scheme: str = "http") -> None:
         self.port = free_port()
         self.url = f"{scheme}://127.0.0.1:{self.port}"
-        self.log = tempfile.TemporaryFile()
         dmc = str(Path(sys.executable).with_name("dmc"))
-        self.proc = subprocess.Popen([dmc, "agent", "serve", "--port", str(self.port), *args],
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        super().__init__([dmc, "agent", "serve", "--port", str(self.port), *args], env)
 
     def wait(self, timeout: float = 60, verify: Any = True) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("agent exited: " + self.output())
-            try:
-                httpx.get(self.url + "/health", timeout=1, verify=verify)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError("agent did not start: " + self.output())
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        self._wait_ready(self.url + "/health", timeout, verify)
