@@ -59,14 +59,10 @@ def main(
             doc, _ = analyze(doc, repo=cfg.repo)
         manifest, chroma = _open(cfg, state, refresh, allow_stale)
         from dmc.rag.embed import load
-        from dmc.rag.retrieve import Query, search
+        from dmc.rag.retrieve import query_from, search
 
-        ex = doc.get("extraction") or {}
-        query = Query(text, k=cfg.get("rag.top_k"),
-                      threshold=cfg.get("rag.similarity_threshold"),
-                      mentioned_files=tuple(f["path"] for f in ex.get("mentioned_files", [])
-                                            if isinstance(f, dict) and f.get("exists")),
-                      mentioned_symbols=tuple(ex.get("mentioned_symbols", [])))
+        query = query_from(doc, text, k=cfg.get("rag.top_k"),
+                           threshold=cfg.get("rag.similarity_threshold"))
         vector = load(for_query=True).embed([text])[0] if mode != "lexical" else None
         chunks = search(manifest, query, vector, chroma, mode)
         out = dict(doc)

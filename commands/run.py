@@ -148,7 +148,7 @@ def _retrieve(doc: Document, cfg: Any, opts: dict[str, Any]) -> Document:
     from dmc.commands.retrieve import _open
 
     from dmc.rag.embed import load
-    from dmc.rag.retrieve import Query, search
+    from dmc.rag.retrieve import query_from, search
 
     settings = settings_from(cfg, cfg.repo)
     if not settings.manifest_path.is_file() and not opts["refresh"]:
@@ -156,12 +156,9 @@ def _retrieve(doc: Document, cfg: Any, opts: dict[str, Any]) -> Document:
         return doc
     state: dict[str, Any] = {}
     manifest, chroma = _open(cfg, state, opts["refresh"], True)
-    ex = doc.get("extraction") or {}
     text = doc["input"]["text"]
-    query = Query(text, k=cfg.get("rag.top_k"), threshold=cfg.get("rag.similarity_threshold"),
-                  mentioned_files=tuple(f["path"] for f in ex.get("mentioned_files", [])
-                                        if f.get("exists")),
-                  mentioned_symbols=tuple(ex.get("mentioned_symbols", [])))
+    query = query_from(doc, text, k=cfg.get("rag.top_k"),
+                       threshold=cfg.get("rag.similarity_threshold"))
     chunks = search(manifest, query, load(for_query=True).embed([text])[0], chroma)
     manifest.close()
     out = dict(doc)

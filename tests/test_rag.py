@@ -310,3 +310,49 @@ def test_at_most_three_chunks_of_one_file(dmc, make_repo) -> None:
     paths = [c["path"] for c in res.doc["context"]["chunks"]]
     assert paths.count("app/parsers.py") == 3
     assert "app/config.py" in paths
+
+
+def _downgrade_to_schema_1(manifest: Path) -> None:
+    """Turn a fresh index into what dmc wrote before name vectors and stemming."""
+    import sqlite3
+
+    db = sqlite3.connect(manifest)
+    db.executescript("""
+        ALTER TABLE chunks DROP COLUMN hvec;
+        DROP TABLE chunks_fts;
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(body, tokenize='unicode61');
+        INSERT INTO chunks_fts (rowid, body) SELECT rowid, text FROM chunks;
+        UPDATE meta SET value = '1' WHERE key = 'schema';
+    """)
+    db.commit()
+    db.close()
+
+
+def test_an_index_from_an_older_dmc_is_upgraded_in_place(dmc, make_repo) -> None:
+    repo = make_repo(repo_files())
+    built = index(dmc, repo)
+    _downgrade_to_schema_1(repo / ".dmc/index.sqlite")
+    old = dmc("retrieve", "where is the port parsed?", cwd=repo)
+    assert old.code == 3 and "older dmc" in old.stderr and "dmc index" in old.stderr
+    assert "Traceback" not in old.stderr
+    upgraded = index(dmc, repo)
+    # the code is not re-embedded: only the short name texts are
+    assert upgraded["embedded_chunks"] == 0 and upgraded["unchanged"] == 4
+    assert upgraded["upgraded_chunks"] == built["chunks"]
+    assert "upgraded_chunks" not in index(dmc, repo)
+    res = dmc("retrieve", "--mode", "lexical", "-k", "1", "parsing ports", cwd=repo)
+    assert res.code == 0, res.stderr
+    # stemmed: neither "parsing" nor "ports" is a word of the code; "parse" and "port" are
+    assert "def parse_port" in res.doc["context"]["chunks"][0]["text"]
+    hybrid = dmc("retrieve", "-k", "2", "where is the port parsed?", cwd=repo)
+    assert any("name" in c["why"] for c in hybrid.doc["context"]["chunks"])
+
+
+def test_named_symbol_and_name_vector_explain_the_match(dmc, make_repo) -> None:
+    repo = make_repo(repo_files())
+    index(dmc, repo)
+    res = dmc("retrieve", "-k", "3", "make `signToken` accept an audience", cwd=repo)
+    assert res.code == 0, res.stderr
+    top = res.doc["context"]["chunks"][0]
+    assert top["symbol"] == "signToken" and top["why"]["boost"] == "defines signToken"
+    assert {"dense", "name", "lexical"} <= set(top["why"])

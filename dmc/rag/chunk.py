@@ -7,7 +7,9 @@ definitions (imports, constants) are grouped into module chunks. Anything longer
 cap is split into windows that repeat the signature as context. Markdown and reST are cut
 at headings, plain text at blank lines. The text that gets embedded adds the path, the
 symbol with its context and the identifiers split into words, which is what a plain-language
-query matches best.
+query matches best. Each chunk also gets a second, short text (its name in words and its
+first line) for a second vector: a request often names what a function *is* more than what
+its body does, and in the long text the name is drowned by the code.
 """
 
 from __future__ import annotations
@@ -59,6 +61,15 @@ class Chunk:
         head = f"{self.path} {self.context} {self.symbol}".strip()
         path_words = " ".join(w.lower() for w in _IDENT.findall(self.path))
         return f"{head}\n{words} {path_words}\n{self.text}"
+
+    def head_text(self) -> str:
+        """The short text for the second vector: path, context and symbol as words, then
+        the first line that is not a decorator (the signature, or a section's heading)."""
+        words = " ".join(w.lower() for w in
+                         _IDENT.findall(f"{self.path} {self.context} {self.symbol}"))
+        first = next((s for s in (line.strip() for line in self.text.split("\n"))
+                      if s and not s.startswith("@")), "")
+        return f"{words}\n{first[:200]}"
 
 
 def chunk_file(path: str, text: str, language: str | None, max_lines: int) -> list[Chunk]:

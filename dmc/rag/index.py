@@ -183,6 +183,7 @@ def _refresh(settings: IndexSettings, manifest: Manifest, chroma: Any,
         done_chunks += sum(len(c) for *_, c in batch)
         if progress:
             progress("embedding", done_chunks, total_chunks)
+    upgraded = _fill_heads(manifest, embedder, progress)
     for _, _, how, _ in todo:
         if how == "added":
             added += 1
@@ -190,23 +191,46 @@ def _refresh(settings: IndexSettings, manifest: Manifest, chroma: Any,
             updated += 1
     return {"files_seen": len(files), "added": added, "updated": updated,
             "removed": len(removed), "unchanged": unchanged, "skipped": skipped,
-            "embedded_chunks": embedded}
+            "embedded_chunks": embedded, **({"upgraded_chunks": upgraded} if upgraded else {})}
+
+
+def _fill_heads(manifest: Manifest, embedder: Any, progress: Progress | None) -> int:
+    """Name vectors for chunks that lack them (an index upgraded from schema 1): short
+    texts, so this costs seconds where re-embedding the code would cost minutes."""
+    missing = manifest.missing_heads()
+    if not missing:
+        return 0
+    if embedder is None:
+        from dmc.rag.embed import load
+
+        embedder = load()
+    for start in range(0, len(missing), 1024):
+        part = missing[start:start + 1024]
+        vectors = embedder.embed([c.head_text() for _, c in part])
+        manifest.set_heads([(rowid, v) for (rowid, _), v in zip(part, vectors, strict=True)])
+        if progress:
+            progress("upgrading", start + len(part), len(missing))
+    return len(missing)
 
 
 def _write_batch(batch: list[tuple[Any, str, str, list[Chunk]]], manifest: Manifest,
                  chroma: Any, embedder: Any) -> int:
     chunks = [c for *_, cs in batch for c in cs]
-    vectors = embedder.embed([c.embed_text() for c in chunks]) if chunks else []
+    # one call for both texts: the length-sorted batching packs the short name texts together
+    both = embedder.embed([c.embed_text() for c in chunks] + [c.head_text() for c in chunks]) \
+        if chunks else []
+    vectors, heads = both[:len(chunks)], both[len(chunks):]
     offset = 0
     for f, sha, _, file_chunks in batch:
         vecs = vectors[offset:offset + len(file_chunks)]
+        hvecs = heads[offset:offset + len(file_chunks)]
         offset += len(file_chunks)
         old_ids = set(manifest.chunk_ids(f.path))
         new_ids = {c.id for c in file_chunks}
         if file_chunks:
             chroma.upsert(file_chunks, vecs)
         chroma.delete(old_ids - new_ids)
-        manifest.replace_file(f.path, sha, f.size, f.mtime_ns, file_chunks, vecs)
+        manifest.replace_file(f.path, sha, f.size, f.mtime_ns, file_chunks, vecs, hvecs)
     return len(chunks)
 
 

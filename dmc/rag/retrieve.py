@@ -1,17 +1,20 @@
-"""Hybrid retrieval: dense similarity and BM25, fused by reciprocal rank, then boosted.
+"""Hybrid retrieval: two dense rankings and BM25, fused by reciprocal rank, then boosted.
 
-Dense: the query's MiniLM embedding against every chunk vector (one matrix product over the
-manifest's copy; the Chroma server in server mode). Lexical: SQLite FTS5's BM25 over the
-same chunks' text (path, symbol, identifiers split into words, code). The two rankings are
-fused by weighted reciprocal rank fusion (k=10, BM25 at half the weight of the dense rank:
-on the docstring-to-code benchmark this beat both plain rankings and the textbook k=60 with
-equal weights, on each half of the queries separately; see bench/RESULTS.md), then chunks
-in files the request names, or defining a symbol it names, get the weight of one more first
-place. Overlapping chunks of a
-file are deduplicated, at most three chunks of one file are returned (so the top k spans
-more files: file-recall@5 0.897 -> 0.922 on the benchmark, symbol hits unchanged), and
-dense matches below the similarity threshold that BM25 did not also find are dropped.
-Every chunk says why it was chosen.
+Dense: the query's MiniLM embedding against every chunk's vector (one matrix product over
+the manifest's copy; the Chroma server in server mode), and against every chunk's name
+vector (``Chunk.head_text``: path, symbol and signature). Lexical: SQLite FTS5's BM25, with
+Porter stemming, over the same chunks' text. The three rankings are fused by weighted
+reciprocal rank fusion (k=10; chunk vector 1, BM25 0.75, name vector 0.25). Chunks in files
+the request names get the weight of one more first place; chunks defining a symbol it names
+get that weight divided by how many chunks define it (``get`` defined forty times says
+little). Overlapping chunks of a file are deduplicated, and each further chunk from a file
+already in the answer counts its score times 0.8 per chunk taken (at most three a file), so
+the top k spans more files without pushing out a clearly better second chunk. Dense-only
+matches below the similarity threshold are dropped. Every chunk says why it was chosen.
+
+The weights were chosen on a development set of six packages (toolz, boltons, werkzeug,
+markdown, packaging, urllib3) and are reported on the benchmark's six other packages; see
+bench/bench_rag.py and bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from typing import Any
 from dmc.rag.store import ChromaStore, Manifest
 
 RRF_K = 10
-LEXICAL_WEIGHT = 0.5
+LEXICAL_WEIGHT = 0.75
+HEAD_WEIGHT = 0.25
+SAME_FILE_DECAY = 0.8
 MAX_PER_FILE = 3
 CANDIDATES = 100
 _WORD = re.compile(r"[A-Za-z][a-z0-9]+|[A-Z]+(?![a-z])|[a-z0-9]{2,}")
@@ -49,18 +54,38 @@ def lexical_terms(text: str) -> list[str]:
     return list(dict.fromkeys(w for w in words if w not in _STOP and len(w) > 1))
 
 
-def dense_ranking(manifest: Manifest, vector: Any, limit: int) -> list[tuple[int, float]]:
-    """(rowid, cosine) best first, over the manifest's vectors."""
+def query_from(doc: dict[str, Any], text: str, k: int, threshold: float) -> Query:
+    """The query for a pipe document: its text, and the files and symbols its
+    ``extraction`` names (files only where they exist in the repository)."""
+    ex = doc.get("extraction") or {}
+    files = tuple(f["path"] for f in ex.get("mentioned_files", [])
+                  if isinstance(f, dict) and f.get("exists") and isinstance(f.get("path"), str))
+    symbols = tuple(s for s in ex.get("mentioned_symbols", []) if isinstance(s, str))
+    return Query(text, k=k, threshold=threshold, mentioned_files=files,
+                 mentioned_symbols=symbols)
+
+
+def dense_rankings(manifest: Manifest, vector: Any, limit: int,
+                   ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """(rowid, cosine) best first, against the chunk vectors and against the name vectors."""
     import numpy as np
 
-    rows = manifest.db.execute("SELECT rowid, vec FROM chunks").fetchall()
+    rows = manifest.db.execute("SELECT rowid, vec, hvec FROM chunks").fetchall()
     if not rows:
-        return []
+        return [], []
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-    sims = mat @ vector.astype(np.float32)
-    top = np.argsort(-sims)[:limit]
-    return [(int(ids[i]), float(sims[i])) for i in top]
+    query = vector.astype(np.float32)
+    out: list[list[tuple[int, float]]] = []
+    for col in (1, 2):
+        present = [r[col] for r in rows if r[col] is not None]
+        if len(present) != len(rows):  # name vectors not filled in yet (an upgrade halted)
+            out.append([])
+            continue
+        mat = np.frombuffer(b"".join(present), dtype=np.float32).reshape(len(rows), -1)
+        sims = mat @ query
+        top = np.argsort(-sims)[:limit]
+        out.append([(int(ids[i]), float(sims[i])) for i in top])
+    return out[0], out[1]
 
 
 def lexical_ranking(manifest: Manifest, terms: list[str], limit: int) -> list[tuple[int, float]]:
@@ -78,53 +103,115 @@ def search(manifest: Manifest, query: Query, vector: Any,
            chroma: ChromaStore | None = None, mode: str = "hybrid") -> list[dict[str, Any]]:
     """Chunks for a query, best first (``mode``: hybrid, dense or lexical)."""
     dense: list[tuple[int, float]] = []
+    heads: list[tuple[int, float]] = []
     if mode in ("hybrid", "dense"):
+        dense, heads = dense_rankings(manifest, vector, CANDIDATES)
         if chroma is not None:
             by_id = dict(manifest.db.execute("SELECT id, rowid FROM chunks"))
             dense = [(by_id[i], s) for i, s in chroma.query(vector, CANDIDATES) if i in by_id]
-        else:
-            dense = dense_ranking(manifest, vector, CANDIDATES)
     lexical = lexical_ranking(manifest, lexical_terms(query.text), CANDIDATES) \
         if mode in ("hybrid", "lexical") else []
+    if mode != "hybrid":
+        # a plain baseline: its own ranking, nothing fused, boosted or diversified
+        ranked = dense if mode == "dense" else lexical
+        key = "dense" if mode == "dense" else "lexical"
+        field = "similarity" if key == "dense" else "bm25"
+        return _rows(manifest, ranked[:query.k],
+                     {r: {key: {"rank": n, field: round(s, 4)}}
+                      for n, (r, s) in enumerate(ranked, start=1)})
     why: dict[int, dict[str, Any]] = {}
     score: dict[int, float] = {}
-    for rank, (rowid, sim) in enumerate(dense, start=1):
-        why.setdefault(rowid, {})["dense"] = {"rank": rank, "similarity": round(sim, 4)}
-        score[rowid] = score.get(rowid, 0.0) + 1.0 / (RRF_K + rank)
-    for rank, (rowid, bm) in enumerate(lexical, start=1):
-        why.setdefault(rowid, {})["lexical"] = {"rank": rank, "bm25": round(bm, 4)}
-        score[rowid] = score.get(rowid, 0.0) + LEXICAL_WEIGHT / (RRF_K + rank)
-    if mode != "hybrid":
-        # a plain baseline: its own ranking, nothing fused or boosted
-        ranked = dense if mode == "dense" else lexical
-        return _rows(manifest, [(r, s) for r, s in ranked], why, query.k, dedup=False)
-    files = set(query.mentioned_files)
-    symbols = {s.split(".")[-1] for s in query.mentioned_symbols}
-    if files or symbols:
-        marks = ",".join("?" * len(files)) or "''"
-        smarks = ",".join("?" * len(symbols)) or "''"
-        for rowid, path in manifest.db.execute(
-                f"SELECT rowid, path FROM chunks WHERE path IN ({marks}) "  # noqa: S608
-                f"OR symbol IN ({smarks})", [*files, *symbols]):
-            reason = "mentioned file" if path in files else "mentioned symbol"
-            why.setdefault(rowid, {})["boost"] = reason
-            score[rowid] = score.get(rowid, 0.0) + 1.0 / (RRF_K + 1)
-    kept = []
+    for name, ranking, weight, field in (("dense", dense, 1.0, "similarity"),
+                                         ("name", heads, HEAD_WEIGHT, "similarity"),
+                                         ("lexical", lexical, LEXICAL_WEIGHT, "bm25")):
+        for rank, (rowid, value) in enumerate(ranking, start=1):
+            why.setdefault(rowid, {})[name] = {"rank": rank, field: round(value, 4)}
+            score[rowid] = score.get(rowid, 0.0) + weight / (RRF_K + rank)
+    _boost(manifest, query, score, why)
+    kept = {}
     for rowid, s in score.items():
         reasons = why[rowid]
-        sim = reasons.get("dense", {}).get("similarity")
-        if "lexical" not in reasons and "boost" not in reasons and sim is not None and \
-                sim < query.threshold:
+        sims = [reasons[n]["similarity"] for n in ("dense", "name") if n in reasons]
+        if "lexical" not in reasons and "boost" not in reasons and sims and \
+                max(sims) < query.threshold:
             continue
-        kept.append((rowid, s))
-    kept.sort(key=lambda x: -x[1])
-    return _rows(manifest, kept, why, query.k, dedup=True)
+        kept[rowid] = s
+    return _diverse(manifest, kept, why, query.k)
 
 
-def _rows(manifest: Manifest, ranked: list[tuple[int, float]], why: dict[int, dict[str, Any]],
-          k: int, dedup: bool) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _boost(manifest: Manifest, query: Query, score: dict[int, float],
+           why: dict[int, dict[str, Any]]) -> None:
+    """Mentioned files: every chunk of them; mentioned symbols: the chunks defining them,
+    the weight shared among the definitions."""
+    first_place = 1.0 / (RRF_K + 1)
+    files = sorted(set(query.mentioned_files))
+    if files:
+        marks = ",".join("?" * len(files))
+        for (rowid,) in manifest.db.execute(
+                f"SELECT rowid FROM chunks WHERE path IN ({marks})", files):  # noqa: S608
+            why.setdefault(rowid, {})["boost"] = "mentioned file"
+            score[rowid] = score.get(rowid, 0.0) + first_place
+    symbols = sorted({s.split(".")[-1] for s in query.mentioned_symbols if s})
+    if symbols:
+        marks = ",".join("?" * len(symbols))
+        defining: dict[str, list[int]] = {}
+        for rowid, symbol in manifest.db.execute(
+                f"SELECT rowid, symbol FROM chunks WHERE symbol IN ({marks})",  # noqa: S608
+                symbols):
+            defining.setdefault(symbol, []).append(rowid)
+        for symbol, rowids in defining.items():
+            for rowid in rowids:
+                reasons = why.setdefault(rowid, {})
+                reasons.setdefault("boost", f"defines {symbol}")
+                score[rowid] = score.get(rowid, 0.0) + first_place / len(rowids)
+
+
+def _diverse(manifest: Manifest, score: dict[int, float], why: dict[int, dict[str, Any]],
+             k: int) -> list[dict[str, Any]]:
+    """Pick k chunks greedily: overlapping ones are skipped, and a chunk's score counts
+    SAME_FILE_DECAY less for each chunk of its file already picked."""
+    ranked = sorted(score, key=lambda r: -score[r])[:CANDIDATES * 3]
+    spans = _spans(manifest, ranked)
     taken: dict[str, list[tuple[int, int]]] = {}
+    picked: list[int] = []
+    while len(picked) < k:
+        best, best_score = None, 0.0
+        for rowid in ranked:
+            if rowid not in spans:
+                continue
+            path, start, end = spans[rowid]
+            mine = taken.get(path, [])
+            if len(mine) >= MAX_PER_FILE or any(start <= e and end >= b for b, e in mine):
+                continue
+            value = score[rowid] * SAME_FILE_DECAY ** len(mine)
+            if best is None or value > best_score:
+                best, best_score = rowid, value
+            if not mine:
+                break  # scores only fall from here on, and nothing further is decayed less
+        if best is None:
+            break
+        path, start, end = spans[best]
+        taken.setdefault(path, []).append((start, end))
+        picked.append(best)
+        ranked.remove(best)
+    return _rows(manifest, [(r, score[r]) for r in picked], why)
+
+
+def _spans(manifest: Manifest, rowids: list[int]) -> dict[int, tuple[str, int, int]]:
+    out: dict[int, tuple[str, int, int]] = {}
+    for start in range(0, len(rowids), 500):
+        part = rowids[start:start + 500]
+        marks = ",".join("?" * len(part))
+        for rowid, path, first, last in manifest.db.execute(
+                f"SELECT rowid, path, start_line, end_line FROM chunks "  # noqa: S608
+                f"WHERE rowid IN ({marks})", part):
+            out[rowid] = (path, first, last)
+    return out
+
+
+def _rows(manifest: Manifest, ranked: list[tuple[int, float]],
+          why: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     for rowid, s in ranked:
         row = manifest.db.execute(
             "SELECT path, start_line, end_line, symbol, language, kind, context, text "
@@ -132,13 +219,7 @@ def _rows(manifest: Manifest, ranked: list[tuple[int, float]], why: dict[int, di
         if row is None:
             continue
         path, start, end, symbol, language, kind, context, text = row
-        if dedup and (len(taken.get(path, [])) >= MAX_PER_FILE or
-                      any(start <= e and end >= b for b, e in taken.get(path, []))):
-            continue
-        taken.setdefault(path, []).append((start, end))
         out.append({"path": path, "start_line": start, "end_line": end, "symbol": symbol,
                     "language": language, "kind": kind, "context": context,
                     "score": round(s, 6), "why": why.get(rowid, {}), "text": text})
-        if len(out) >= k:
-            break
     return out

@@ -4,10 +4,11 @@ Chroma (``PersistentClient`` under ``.dmc/chroma``, or a server given by ``--chr
 holds the chunks and their embeddings; embeddings are always passed explicitly, so Chroma
 never reaches for a model download. The manifest (``.dmc/index.sqlite``) records each
 file's content hash and chunk ids, which is what makes re-indexing incremental, and keeps a
-copy of every chunk with its vector and an FTS5 full-text index. That copy is the light read
-path: a query needs SQLite, numpy and onnxruntime, not chromadb (whose import alone costs
-about 0.85 s), so ``dmc retrieve`` stays well under a second. In server mode the dense
-search goes to the Chroma server instead.
+copy of every chunk with its two vectors (the chunk's and its name's, see
+``Chunk.head_text``) and an FTS5 full-text index with Porter stemming ("parses" finds
+``parse``). That copy is the light read path: a query needs SQLite, numpy and onnxruntime,
+not chromadb (whose import alone costs about 0.85 s), so ``dmc retrieve`` stays well under
+a second. In server mode the dense search goes to the Chroma server instead.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from dmc.contract import DmcError, Exit
 from dmc.rag.chunk import Chunk
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 COLLECTION = "dmc_chunks"
 
 _SCHEMA = """
@@ -32,10 +33,11 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS chunks (
     rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, path TEXT NOT NULL,
     start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, symbol TEXT, kind TEXT,
-    language TEXT, context TEXT, text TEXT NOT NULL, vec BLOB NOT NULL);
+    language TEXT, context TEXT, text TEXT NOT NULL, vec BLOB NOT NULL, hvec BLOB);
 CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(body, tokenize='unicode61');
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(body, tokenize='porter unicode61');
 """
+_FTS_V2 = "CREATE VIRTUAL TABLE chunks_fts USING fts5(body, tokenize='porter unicode61')"
 
 
 class Manifest:
@@ -55,6 +57,12 @@ class Manifest:
             version = self.get_meta("schema")
             if version is None:
                 self.set_meta("schema", str(SCHEMA_VERSION))
+            elif version == "1" and create:
+                self._upgrade_from_1()
+            elif version == "1":
+                raise DmcError(f"the index at {path.parent} was built by an older dmc",
+                               Exit.UNAVAILABLE, hint="run `dmc index` (or pass --refresh): "
+                               "it upgrades the index in place without re-embedding the code")
             elif version != str(SCHEMA_VERSION):
                 raise DmcError(f"index at {path.parent} has schema {version}; this dmc "
                                f"writes {SCHEMA_VERSION}", Exit.UNAVAILABLE,
@@ -62,6 +70,52 @@ class Manifest:
         except sqlite3.DatabaseError as exc:
             raise DmcError(f"the index at {path.parent} is damaged ({exc})", Exit.UNAVAILABLE,
                            hint="rebuild it: dmc index --rebuild") from None
+
+    def _upgrade_from_1(self) -> None:
+        """Schema 1 -> 2: a column for the name vectors (filled by the next build, see
+        ``missing_heads``) and the full-text index re-tokenised with stemming. One
+        transaction: an interrupted upgrade leaves schema 1 as it was."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("ALTER TABLE chunks ADD COLUMN hvec BLOB")
+            self.db.execute("DROP TABLE chunks_fts")
+            self.db.execute(_FTS_V2)
+            for rowid, chunk in self._chunks("1"):
+                self.db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)",
+                                (rowid, chunk.embed_text()))
+            self.set_meta("schema", str(SCHEMA_VERSION))
+            self.set_meta("heads_missing", "1")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def _chunks(self, where: str) -> list[tuple[int, Chunk]]:
+        query = ("SELECT rowid, path, start_line, end_line, text, symbol, kind, "  # noqa: S608
+                 f"language, context FROM chunks WHERE {where}")  # constant conditions only
+        rows = self.db.execute(query).fetchall()
+        return [(r[0], Chunk(r[1], r[2], r[3], r[4], r[5] or "", r[6] or "", r[7] or "",
+                             r[8] or "")) for r in rows]
+
+    def missing_heads(self) -> list[tuple[int, Chunk]]:
+        """Chunks without a name vector: those of an index upgraded from schema 1 (a flag
+        saves the no-change run from scanning the table)."""
+        if self.get_meta("heads_missing") != "1":
+            return []
+        return self._chunks("hvec IS NULL")
+
+    def set_heads(self, rows: list[tuple[int, Any]]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany("UPDATE chunks SET hvec = ? WHERE rowid = ?",
+                                [(v.astype("float32").tobytes(), r) for r, v in rows])
+            if self.db.execute("SELECT 1 FROM chunks WHERE hvec IS NULL LIMIT 1").fetchone() \
+                    is None:
+                self.set_meta("heads_missing", "0")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -82,18 +136,18 @@ class Manifest:
         return {r[0] for r in self.db.execute("SELECT id FROM chunks")}
 
     def replace_file(self, path: str, sha: str, size: int, mtime_ns: int,
-                     chunks: list[Chunk], vectors: Any) -> None:
+                     chunks: list[Chunk], vectors: Any, head_vectors: Any) -> None:
         """Swap a file's chunks in one transaction."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self._delete_chunks(path)
-            for chunk, vec in zip(chunks, vectors, strict=True):
+            for chunk, vec, hvec in zip(chunks, vectors, head_vectors, strict=True):
                 cur = self.db.execute(
                     "INSERT OR REPLACE INTO chunks (id, path, start_line, end_line, symbol, "
-                    "kind, language, context, text, vec) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    "kind, language, context, text, vec, hvec) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (chunk.id, chunk.path, chunk.start_line, chunk.end_line, chunk.symbol,
                      chunk.kind, chunk.language, chunk.context, chunk.text,
-                     vec.astype("float32").tobytes()))
+                     vec.astype("float32").tobytes(), hvec.astype("float32").tobytes()))
                 self.db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)",
                                 (cur.lastrowid, chunk.embed_text()))
             self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
