@@ -46,7 +46,9 @@ def main(
     docs by section; chunks are embedded with all-MiniLM-L6-v2 (ONNX, from the packaged
     weights) and stored in Chroma under .dmc/ (or a Chroma server). Only changed files are
     re-embedded; deleted files are removed; an interrupted run is completed by the next.
-    Prints a JSON summary; a progress bar appears on a terminal.
+    An index written by an older dmc is upgraded in place (the summary's upgraded_chunks:
+    only the chunks' short name texts are embedded). Prints a JSON summary; a progress bar
+    appears on a terminal.
     """
     cfg = load_config("index", repo=path, sets=sets)
     out = typer.get_binary_stream("stdout")
@@ -112,7 +114,8 @@ class _progress:  # noqa: N801 - used as a context manager like a function
         self.task = self.bar.add_task("embedding chunks", total=None)
 
         def update(stage: str, done: int, total: int) -> None:
-            self.bar.update(self.task, completed=done, total=total)
+            self.bar.update(self.task, completed=done, total=total,
+                            description=f"{stage} chunks")
 
         return update
 

@@ -34,10 +34,14 @@ def main(
 ) -> None:
     """Add `context.chunks`: the most relevant chunks of the indexed repository.
 
-    Dense similarity (all-MiniLM-L6-v2) and BM25 are fused by reciprocal rank, chunks in
-    files or symbols the request names are boosted, overlapping chunks deduplicated. Each
-    chunk has path, start/end line, symbol, language, score, text and why it matched. A
-    missing or stale index is an error (exit 3) unless --refresh updates it first.
+    Three rankings are fused by reciprocal rank: dense similarity (all-MiniLM-L6-v2) to each
+    chunk, to each chunk's name (path, symbol, signature), and BM25 with stemming. Chunks in
+    files the request names, or defining symbols it names, are boosted; overlapping chunks
+    are deduplicated, and further chunks of a file already chosen count for less (at most
+    three a file), so the answer spans files. Each chunk has path, start/end line, symbol,
+    language, score, text and why it matched (dense, name, lexical, boost). A missing or
+    stale index is an error (exit 3) unless --refresh updates it first; so is an index
+    written by an older dmc, which `dmc index` upgrades in place.
     Computes `extraction` first when the document lacks it.
     """
     cfg = load_config("retrieve", repo=repo, sets=sets, flags={

@@ -119,7 +119,7 @@ class Embedder:
         self.tokenizer.no_padding()
         self.name = MODEL_NAME
 
-    def embed(self, texts: list[str], batch_size: int = 32) -> Any:
+    def embed(self, texts: list[str], batch_size: int = 16) -> Any:
         """Embeddings for ``texts`` in their order (batches sorted by length inside)."""
         import numpy as np
 

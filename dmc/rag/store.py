@@ -80,7 +80,7 @@ class Manifest:
             self.db.execute("ALTER TABLE chunks ADD COLUMN hvec BLOB")
             self.db.execute("DROP TABLE chunks_fts")
             self.db.execute(_FTS_V2)
-            for rowid, chunk in self._chunks("1"):
+            for rowid, chunk in self.chunks_where("1"):
                 self.db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)",
                                 (rowid, chunk.embed_text()))
             self.set_meta("schema", str(SCHEMA_VERSION))
@@ -90,7 +90,8 @@ class Manifest:
             self.db.execute("ROLLBACK")
             raise
 
-    def _chunks(self, where: str) -> list[tuple[int, Chunk]]:
+    def chunks_where(self, where: str) -> list[tuple[int, Chunk]]:
+        """(rowid, chunk) for the rows a *constant* SQL condition selects (never user text)."""
         query = ("SELECT rowid, path, start_line, end_line, text, symbol, kind, "  # noqa: S608
                  f"language, context FROM chunks WHERE {where}")  # constant conditions only
         rows = self.db.execute(query).fetchall()
@@ -102,7 +103,7 @@ class Manifest:
         saves the no-change run from scanning the table)."""
         if self.get_meta("heads_missing") != "1":
             return []
-        return self._chunks("hvec IS NULL")
+        return self.chunks_where("hvec IS NULL")
 
     def set_heads(self, rows: list[tuple[int, Any]]) -> None:
         self.db.execute("BEGIN IMMEDIATE")
