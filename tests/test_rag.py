@@ -16,6 +16,7 @@ import pytest
 
 from dmc.rag.chunk import chunk_file
 from dmc.rag.embed import load, package_dir
+from dmc.rag.store import Manifest
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -356,3 +357,48 @@ def test_named_symbol_and_name_vector_explain_the_match(dmc, make_repo) -> None:
     top = res.doc["context"]["chunks"][0]
     assert top["symbol"] == "signToken" and top["why"]["boost"] == "defines signToken"
     assert {"dense", "name", "lexical"} <= set(top["why"])
+
+
+def _manifest_with(tmp_path: Path, layout: dict[str, int]) -> tuple[Manifest, dict[str, list[int]]]:
+    """A real manifest holding ``n`` small chunks per path; returns it and the rowids."""
+    from dmc.rag.chunk import Chunk
+
+    manifest = Manifest(tmp_path / "index.sqlite", create=True)
+    rowids: dict[str, list[int]] = {}
+    for path, n in layout.items():
+        chunks = [Chunk(path, 10 * i + 1, 10 * i + 5, f"def f{i}(): pass", f"f{i}", "function",
+                        "python") for i in range(n)]
+        vecs = np.zeros((n, 384), dtype=np.float32)
+        manifest.replace_file(path, "sha", 1, 1, chunks, vecs, vecs)
+        rowids[path] = [r for (r,) in manifest.db.execute(
+            "SELECT rowid FROM chunks WHERE path = ? ORDER BY start_line", (path,))]
+    return manifest, rowids
+
+
+def test_further_chunks_of_a_file_count_for_less(tmp_path: Path) -> None:
+    from dmc.rag.retrieve import MAX_PER_FILE, SAME_FILE_DECAY, _diverse
+
+    manifest, ids = _manifest_with(tmp_path, {"a.py": 5, "b.py": 1})
+    a, (b,) = ids["a.py"], ids["b.py"]
+    # a's second chunk beats b only while its score after one decay is still higher
+    close = {a[0]: 1.0, a[1]: 0.9, b: 0.85}
+    assert [c["path"] for c in _diverse(manifest, close, {}, 2)] == ["a.py", "b.py"]
+    clear = {a[0]: 1.0, a[1]: 0.95, b: 0.5}
+    assert 0.95 * SAME_FILE_DECAY > 0.5
+    assert [c["path"] for c in _diverse(manifest, clear, {}, 2)] == ["a.py", "a.py"]
+    many = {r: 1.0 - n / 100 for n, r in enumerate(a)}
+    assert len(_diverse(manifest, many, {}, 5)) == MAX_PER_FILE  # the cap, nothing else left
+    manifest.close()
+
+
+def test_a_symbol_defined_in_many_places_boosts_each_less(tmp_path: Path) -> None:
+    from dmc.rag.retrieve import Query, _boost
+
+    manifest, ids = _manifest_with(tmp_path, {"a.py": 2, "b.py": 1, "c.py": 1})
+    score: dict[int, float] = {}
+    why: dict[int, dict] = {}
+    # f0 is defined in a.py, b.py and c.py; f1 only in a.py
+    _boost(manifest, Query("x", mentioned_symbols=("f0", "mod.f1")), score, why)
+    assert score[ids["a.py"][1]] == pytest.approx(3 * score[ids["b.py"][0]])
+    assert why[ids["a.py"][1]]["boost"] == "defines f1"
+    manifest.close()
