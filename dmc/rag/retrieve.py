@@ -66,26 +66,30 @@ def query_from(doc: dict[str, Any], text: str, k: int, threshold: float) -> Quer
 
 
 def dense_rankings(manifest: Manifest, vector: Any, limit: int,
-                   ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-    """(rowid, cosine) best first, against the chunk vectors and against the name vectors."""
+                   columns: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:
+    """(rowid, cosine) best first for each vector column asked for: ``vec`` (the chunks)
+    and/or ``hvec`` (their names). Only those columns are read."""
     import numpy as np
 
-    rows = manifest.db.execute("SELECT rowid, vec, hvec FROM chunks").fetchall()
+    assert set(columns) <= {"vec", "hvec"}
+    if not columns:
+        return {}
+    rows = manifest.db.execute(
+        f"SELECT rowid, {', '.join(columns)} FROM chunks").fetchall()  # noqa: S608
     if not rows:
-        return [], []
+        return {}
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     query = vector.astype(np.float32)
-    out: list[list[tuple[int, float]]] = []
-    for col in (1, 2):
-        present = [r[col] for r in rows if r[col] is not None]
+    out: dict[str, list[tuple[int, float]]] = {}
+    for n, column in enumerate(columns, start=1):
+        present = [r[n] for r in rows if r[n] is not None]
         if len(present) != len(rows):  # name vectors not filled in yet (an upgrade halted)
-            out.append([])
             continue
         mat = np.frombuffer(b"".join(present), dtype=np.float32).reshape(len(rows), -1)
         sims = mat @ query
         top = np.argsort(-sims)[:limit]
-        out.append([(int(ids[i]), float(sims[i])) for i in top])
-    return out[0], out[1]
+        out[column] = [(int(ids[i]), float(sims[i])) for i in top]
+    return out
 
 
 def lexical_ranking(manifest: Manifest, terms: list[str], limit: int) -> list[tuple[int, float]]:
@@ -105,7 +109,12 @@ def search(manifest: Manifest, query: Query, vector: Any,
     dense: list[tuple[int, float]] = []
     heads: list[tuple[int, float]] = []
     if mode in ("hybrid", "dense"):
-        dense, heads = dense_rankings(manifest, vector, CANDIDATES)
+        # the chunk vectors are searched by the Chroma server in server mode; the name
+        # vectors, which only the manifest holds, only for hybrid
+        columns = (() if chroma is not None else ("vec",)) + \
+            (("hvec",) if mode == "hybrid" else ())
+        found = dense_rankings(manifest, vector, CANDIDATES, columns)
+        dense, heads = found.get("vec", []), found.get("hvec", [])
         if chroma is not None:
             by_id = dict(manifest.db.execute("SELECT id, rowid FROM chunks"))
             dense = [(by_id[i], s) for i, s in chroma.query(vector, CANDIDATES) if i in by_id]
