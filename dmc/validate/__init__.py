@@ -59,6 +59,9 @@ class Settings:
     style_profile: dict[str, Any] | None = None
     min_test_coverage: float | None = None
     test_timeout: float = 60.0
+    # False runs plain pytest without the coverage wrapper (faster; ``coverage`` is None):
+    # callers that only need pass/fail, such as the generation loop, turn it off
+    measure_coverage: bool = True
 
 
 def safe_relative(path: str) -> str:

@@ -145,10 +145,15 @@ def run_tests(sources: list[Any], settings: Any) -> dict[str, Any]:
                "TMPDIR": str(root / ".tmp"), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": f"{guard}{os.pathsep}{root}",
                "DMC_SANDBOX_REPORT": str(report), "COVERAGE_FILE": str(cov_data)}
-        omit = ",".join(str(root / safe_relative(t.path)) for t in tests)
-        cmd = [sys.executable, "-m", "coverage", "run", "--branch", f"--source={root}",
-               f"--omit={omit}", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
-               "dmc_sandbox_plugin", "--rootdir", str(root), str(root)]
+        measure = bool(getattr(settings, "measure_coverage", True))
+        pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+                       "dmc_sandbox_plugin", "--rootdir", str(root), str(root)]
+        if measure:
+            omit = ",".join(str(root / safe_relative(t.path)) for t in tests)
+            cmd = [sys.executable, "-m", "coverage", "run", "--branch", f"--source={root}",
+                   f"--omit={omit}", *pytest_args]
+        else:
+            cmd = [sys.executable, *pytest_args]
         isolation = "socket-guard"
         if network_namespace_available():
             cmd = [shutil.which("unshare") or "unshare", "--net", "--", *cmd]
@@ -157,7 +162,7 @@ def run_tests(sources: list[Any], settings: Any) -> dict[str, Any]:
         outcome, output = _run(cmd, root, env, timeout)
         results = _read_report(report)
         coverage = None
-        if outcome != "timeout":
+        if measure and outcome != "timeout":
             coverage = _coverage(cov_data, root, env)
     issues = _issues(results, tests, outcome, output, timeout)
     passed = sum(1 for r in results if r["when"] == "call" and r["outcome"] == "passed")
