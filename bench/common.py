@@ -16,7 +16,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DMC = str(Path(sys.executable).with_name("dmc"))
-SHARED_DATA = ROOT.parent / "shared" / "data"
+#: The data sets the benchmarks read, copied into the repository (see data/README.md).
+DATA = ROOT / "data"
+SHARED_DATA = DATA  # the old name, kept for scripts that still import it
 
 
 def machine() -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Refit the shipped intent weights from labelled requests.
 
 Usage: python scripts/train_intent.py [DATA.jsonl] [OUT.json]
-Defaults: ../shared/data/intent-dev.jsonl and dmc/intent/model.json. Needs numpy.
+Defaults: data/intent-dev.jsonl and dmc/intent/model.json. Needs numpy.
 The hyper-parameters are the ones chosen by leave-one-project-out runs (see bench/).
 """
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    default = ROOT.parent / "shared/data/intent-dev.jsonl"
+    default = ROOT / "data" / "intent-dev.jsonl"
     data = Path(sys.argv[1]) if len(sys.argv) > 1 else default
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "dmc/intent/model.json"
     model = fit(load_examples(data), **HYPERPARAMS)
