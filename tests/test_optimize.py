@@ -11,7 +11,7 @@ import pytest
 
 from dmc.models import model_dir
 from dmc.optimize import Options, optimize
-from dmc.optimize.pack import Item, compress, merge_overlaps, pack
+from dmc.optimize.pack import MARKER_OPEN, Item, compress, elision_marker, merge_overlaps, pack
 from dmc.optimize.secrets import redact
 from dmc.payload import errors
 from dmc.tokens import byte_bound as estimate
@@ -75,6 +75,8 @@ def test_compression_keeps_signatures_and_relevant_lines() -> None:
     small = compress(text, {"retry_count"}, "python")
     assert "def fetch(url):" in small and "retry_count = 3" in small and "class Client:" in small
     assert "lines elided" in small and len(small) < len(text) / 3
+    # elisions are marker lines, not comments a model could take for code
+    assert f"    {elision_marker(20)}" in small and "# ..." not in small
 
 
 def test_tight_budget_compresses_then_drops() -> None:
@@ -124,6 +126,8 @@ def test_payload_is_small_and_schema_valid(dmc, make_repo) -> None:
     payload = res.doc["payload"]
     assert errors(payload) == []
     assert "app/models.py" in payload["context"]["existing_code"]
+    header = payload["context"]["existing_code"]["app/models.py"].split("\n")[0]
+    assert header.startswith(MARKER_OPEN) and "of app/models.py" in header
     assert payload["metrics"]["bytes"] < payload["metrics"]["network_budget_bytes"] / 100
     assert payload["task"]["target_files"] == ["app/models.py"]
     assert payload["quality_criteria"]["min_test_coverage"] == 80.0

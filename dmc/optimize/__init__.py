@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from dmc.contract import DmcError, Document, request_text
-from dmc.optimize.pack import Item, pack
+from dmc.optimize.pack import Item, context_marker, pack
 from dmc.optimize.secrets import Redaction, redact
 from dmc.payload import NETWORK_BUDGET_BYTES
 from dmc.repo import resolve_inside
@@ -83,10 +83,8 @@ def optimize(doc: Document, opts: Options, count: Callable[[str], int],
         if item.kind == "doc":
             docs.append(f"{item.path}:{item.start}-{item.end}\n{body}")
             continue
-        marker = _comment(item.language)
-        label = f" {item.symbol}" if item.symbol else ""
-        header = f"{marker} lines {item.start}-{item.end}{label}" + (
-            f" ({how})" if how != "full" else "")
+        # a marker line, not a comment: see dmc.optimize.pack (models echoed comment headers)
+        header = context_marker(item.path, item.start, item.end, item.symbol, how)
         existing.setdefault(item.path, []).append(f"{header}\n{body}")
     payload: dict[str, Any] = {
         "request_id": f"dmc-{uuid.uuid4().hex[:20]}",
@@ -244,6 +242,3 @@ def _criteria(intent: dict[str, Any], language: str | None, opts: Options) -> di
         "fail_on": "error",
     }
 
-
-def _comment(language: str) -> str:
-    return "#" if language in ("python", "bash", "ruby", "yaml", "toml", "") else "//"

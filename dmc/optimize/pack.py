@@ -4,6 +4,15 @@ Items (retrieved chunks, files the request names) are merged per file so no line
 twice, ranked by relevance, and added whole while they fit; an item that does not fit is
 reduced to its signatures and the lines that mention the request's terms; one that still
 does not fit is dropped. The most relevant item is always kept, cut to the budget if need be.
+
+Context markers (the header over each piece, the note where compression left lines out) are
+lines like ``⟦dmc: lines 1-19 of routes/api.js⟧`` and ``⟦dmc: 12 lines elided⟧``. They used to
+be comments (``// lines 1-19 <module>``), which a model copied into the user's file as if they
+were code, and which then passed every check because a comment is valid everywhere. The
+bracketed form is not a comment or valid syntax in any language, so a model is less inclined
+to keep it as code, and an echo that slips through fails the syntax check instead of landing
+silently; it is one line, the same in every language, and ``⟦dmc`` never occurs in real code,
+so ``dmc.generate.edits.strip_markers`` can remove it exactly.
 """
 
 from __future__ import annotations
@@ -18,7 +27,22 @@ _DEFINITION = re.compile(
     r"static)\s|interface\s|type\s+\w+\s*=|fn\s|func\s|impl\s|struct\s|module\.exports|"
     r"router\.\w+\(|app\.\w+\()"
 )
-_COMMENT = {"python": "#", "bash": "#", "ruby": "#", "yaml": "#", "toml": "#"}
+MARKER_OPEN = "\u27e6dmc"  # ⟦dmc
+MARKER_CLOSE = "\u27e7"  # ⟧
+
+
+def context_marker(path: str, start: int, end: int, symbol: str = "", how: str = "full") -> str:
+    """The line put above a piece of existing code: where it comes from, and whether it is
+    whole (``how``: "full", "compressed" or "cut"), so the model knows what it has not seen."""
+    notes = [n for n in (symbol if symbol and not symbol.startswith("<") else "",
+                         how if how != "full" else "") if n]
+    extra = f" ({'; '.join(notes)})" if notes else ""
+    return f"{MARKER_OPEN}: lines {start}-{end} of {path}{extra}{MARKER_CLOSE}"
+
+
+def elision_marker(count: int) -> str:
+    """The line standing for ``count`` lines that compression left out."""
+    return f"{MARKER_OPEN}: {count} lines elided{MARKER_CLOSE}"
 
 
 @dataclass
@@ -78,26 +102,28 @@ def _join(a: Item, b: Item) -> Item:
 
 
 def compress(text: str, terms: set[str], language: str = "") -> str:
-    """Signatures, decorators and lines naming a request term; elisions marked."""
+    """Signatures, decorators and lines naming a request term; elisions marked.
+
+    ``language`` no longer changes anything (the elision marker is the same in every
+    language); it stays so callers need not change."""
     lines = text.split("\n")
     keep = [bool(_DEFINITION.match(line)) or any(t in line.lower() for t in terms)
             for line in lines]
     if lines:
         keep[0] = True
-    comment = _COMMENT.get(language, "//")
     out: list[str] = []
     skipped = 0
     for line, kept in zip(lines, keep, strict=True):
         if kept:
             if skipped:
                 indent = re.match(r"\s*", line).group(0) if line.strip() else ""  # type: ignore[union-attr]
-                out.append(f"{indent}{comment} ... {skipped} lines elided")
+                out.append(f"{indent}{elision_marker(skipped)}")
                 skipped = 0
             out.append(line)
         else:
             skipped += 1
     if skipped:
-        out.append(f"{comment} ... {skipped} lines elided")
+        out.append(elision_marker(skipped))
     return "\n".join(out)
 
 
