@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import typer
 from dmc.commands import ui
 
 from dmc.config import Config, load, parse_assignment
-from dmc.contract import DmcError, dumps
+from dmc.contract import DmcError
 
 PRETTY = typer.Option(False, "--pretty", help="Indent the JSON output.")
 BATCH = typer.Option(False, "--batch",
@@ -18,6 +17,9 @@ BATCH = typer.Option(False, "--batch",
                           "streamed. Auto-detected when the first line is a whole document.")
 REPO = typer.Option(None, "--repo", help="Repository root (default: the git root of the "
                     "current folder).", file_okay=False, dir_okay=True)
+#: ``--backend`` values (generation.backend's choices), a Literal so that typer lists them
+#: in --help and shell completion; a test checks the two lists agree.
+BackendName = Literal["auto", "ollama", "openai", "llamacpp"]
 SET = typer.Option(None, "--set", metavar="KEY=VALUE",
                    help="Override a setting for this run (repeatable), e.g. "
                         "--set preprocessing.min_confidence=0.6")
@@ -39,13 +41,9 @@ def load_config(stage: str, *, repo: Path | None, sets: list[str] | None,
 
 def fail(stage: str, exc: DmcError) -> NoReturn:
     """Write the error document and the one-line message, then exit with its code."""
-    ui.error(stage, exc.message, exc.hint)
-    try:
-        sys.stdout.buffer.write(dumps(exc.to_document(stage)))
-        sys.stdout.flush()
-    except (BrokenPipeError, OSError):
-        pass
-    raise typer.Exit(int(exc.code))
+    from dmc.commands.pipe import report_error
+
+    raise typer.Exit(report_error(stage, exc))
 
 
 def agent_client(cfg: Config, **overrides: Any) -> Any:
@@ -62,17 +60,32 @@ def agent_client(cfg: Config, **overrides: Any) -> Any:
     return AgentClient(settings)
 
 
+def named(cfg: Config, key: str) -> bool:
+    """Whether the user named this value for this run (a flag, ``--set`` or a ``DMC_*``
+    variable), as opposed to a default or a configuration file. A named model or server is
+    never swapped for another one behind the user's back."""
+    source = cfg.sources.get(key, "default")
+    return source == "flag" or source.startswith("env DMC_")
+
+
 def model_backend(cfg: Config, stage: str) -> Any:
     """The generation backend configured in ``cfg``, saying on stderr which one it is."""
     from dmc.generate.backends import make_backend
 
     notes: list[str] = []
-    backend = make_backend(kind=cfg.get("generation.backend"),
-                           server=cfg.get("generation.server"),
+    kind = cfg.get("generation.backend")
+    server = cfg.get("generation.server")
+    if server is None and kind == "ollama":  # the Ollama address, as Ollama's tools find it
+        server = f"ollama:{cfg.get('models.ollama_url')}"
+    backend = make_backend(kind=kind, server=server,
                            model=cfg.get("models.generation"),
                            timeout=cfg.get("generation.timeout"),
                            connect_timeout=cfg.get("desktop.connect_timeout"),
-                           context_window=cfg.get("generation.context_window"), notes=notes)
+                           context_window=cfg.get("generation.context_window"), notes=notes,
+                           repeat_penalty=cfg.get("generation.repeat_penalty"),
+                           frequency_penalty=cfg.get("generation.frequency_penalty"),
+                           model_named=named(cfg, "models.generation"),
+                           server_named=named(cfg, "generation.server"))
     for note in notes:
         ui.note(stage, note)
     return backend

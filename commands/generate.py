@@ -7,10 +7,25 @@ from typing import Any
 
 import typer
 from dmc.commands import ui
-from dmc.commands.common import PRETTY, REPO, SET, agent_client, fail, load_config, model_backend
+from dmc.commands.common import (
+    PRETTY,
+    REPO,
+    SET,
+    BackendName,
+    agent_client,
+    fail,
+    load_config,
+    model_backend,
+)
 from dmc.commands.pipe import run_stage
 
-from dmc.contract import DmcError, Document
+from dmc.contract import DmcError, Document, Exit
+
+# configuration keys copied into the payload's ``generation`` object (the agent honours them)
+GENERATION_KEYS = {"max_iterations": "validation.max_iterations",
+                   "samples": "generation.samples",
+                   "sample_temperature": "generation.sample_temperature",
+                   "time_budget_s": "generation.time_budget_s"}
 
 
 def main(
@@ -21,26 +36,37 @@ def main(
     model: str = typer.Option(None, "--model", "-m", help="Model name, packaged model "
                               "(qwen2.5-coder-0.5b, qwen2.5-coder-1.5b) or GGUF path "
                               "[config: models.generation]."),
-    backend: str = typer.Option(None, "--backend", help="auto, llamacpp, ollama or openai "
-                                "[config: generation.backend]."),
+    backend: BackendName = typer.Option(None, "--backend",
+                                        help="Model backend [config: generation.backend]."),
     max_iterations: int = typer.Option(None, "--max-iterations", min=1, max=10,
                                        help="Refinement passes at most "
                                             "[config: validation.max_iterations]."),
+    samples: int = typer.Option(None, "--samples", min=1, max=8,
+                                help="Answers drawn for the first pass; the one passing "
+                                     "most checks is kept [config: generation.samples]."),
+    time_budget: float = typer.Option(None, "--time-budget", min=1.0,
+                                      help="Seconds the stage may spend; the best answer so "
+                                           "far is returned [config: "
+                                           "generation.time_budget_s]."),
     pretty: bool = PRETTY,
     repo: Path = REPO,
     sets: list[str] = SET,
 ) -> None:
-    """Generate code for the document's payload and refine it against validate.
+    """Generate code for the document's payload, checked by running it, refined until it works.
 
-    With desktop.url set, the payload goes to the agent (`dmc agent serve`), progress is
-    streamed to stderr, and connection failures and "busy" answers are retried with backoff;
-    otherwise (or with --local) the same code runs here. Adds the `result` key: status,
-    code, files, validation {passed, issues, iterations}, metadata {generation_time,
-    model_used, tokens_generated}. Computes the payload first when the document has none.
+    Acceptance checks come from the request (asserts, doctests, `f(3) == 9` examples), the
+    target file's doctests and the payload's tests; each pass runs them in the sandbox and
+    validates the code, and the failures drive the next pass. With desktop.url set, the
+    payload goes to the agent (`dmc agent serve`), progress and check results are streamed
+    to stderr; otherwise (or with --local) the same code runs here. Adds the `result` key:
+    status (success only when every check passed and validation is clean), reason, code,
+    files, checks, validation, metadata {iterations: per pass checks, errors, tokens,
+    seconds, finish_reason, kept}. Ctrl-C returns the best pass so far and exits 130.
     """
     cfg = load_config("generate", repo=repo, sets=sets, flags={
         "models.generation": model, "generation.backend": backend,
-        "validation.max_iterations": max_iterations})
+        "validation.max_iterations": max_iterations, "generation.samples": samples,
+        "generation.time_budget_s": time_budget})
     if local and remote:
         fail("generate", DmcError("--local and --remote contradict each other"))
     urls = cfg.get("desktop.url")
@@ -55,38 +81,66 @@ def main(
 
         if "payload" not in doc:
             doc = _payload(doc, cfg)
-        payload = dict(require_payload(doc))
-        payload.setdefault("generation", {})
-        payload["generation"] = {**payload["generation"],
-                                 "max_iterations": cfg.get("validation.max_iterations")}
+        payload = with_generation_settings(require_payload(doc), cfg)
         if use_agent:
-            response = _remote(payload, cfg, state)
+            response = run_remote(payload, cfg, state)
         else:
-            response = _local(payload, cfg, state)
-        if response["status"] != "success":
-            counts = response["validation"].get("counts", {})
-            ui.warn("generate", f"{response['status']}: {counts.get('error', 0)} error(s) left "
-                    f"after {response['validation']['iterations']} pass(es)")
+            response = run_local(payload, cfg, state)
+        report(response)
         out = dict(doc)
         out["result"] = response
         return out
 
-    raise typer.Exit(run_stage("generate", transform, text_args=text, pretty=pretty))
+    def verdict(doc: Document) -> Exit:
+        meta = (doc.get("result") or {}).get("metadata") or {}
+        return Exit.INTERRUPTED if meta.get("interrupted") else Exit.OK
+
+    raise typer.Exit(run_stage("generate", transform, text_args=text, pretty=pretty,
+                               verdict=verdict))
+
+
+def with_generation_settings(payload: dict[str, Any], cfg: Any) -> dict[str, Any]:
+    """The payload with this machine's generation settings filled in (flags win)."""
+    out = dict(payload)
+    gen = dict(out.get("generation") or {})
+    for key, setting in GENERATION_KEYS.items():
+        if key == "max_iterations" or cfg.sources.get(setting, "default") != "default" \
+                or key not in gen:
+            gen[key] = cfg.get(setting)
+    out["generation"] = gen
+    return out
+
+
+def report(response: dict[str, Any]) -> None:
+    """The one-line lift on stderr, and why a result is not a success."""
+    from dmc.generate import summary_line
+
+    ui.note("generate", summary_line(response))
+    if response["status"] != "success":
+        ui.warn("generate", f"{response['status']}: {response.get('reason') or 'see result'}")
 
 
 def _progress(event: dict[str, Any]) -> None:
     kind = event.get("event")
     if kind == "iteration":
-        ui.note("generate", f"pass {event['iteration']}: {event['errors']} error(s), "
+        checks = event.get("checks") or {}
+        shown = (f"{checks.get('passed', 0)}/{checks.get('run', 0)} checks, "
+                 if checks.get("run") else "")
+        cut = (f", stopped: {event['finish_reason']}"
+               if event.get("finish_reason") in ("length", "repetition") else "")
+        ui.note("generate", f"pass {event['iteration']}: {shown}{event['errors']} error(s), "
                 f"{event['warnings']} warning(s), {event['tokens']} tokens in "
-                f"{event['seconds']} s ({event['tokens_per_second']} tok/s)")
+                f"{event['seconds']} s ({event['tokens_per_second']} tok/s){cut}")
+        for failure in (event.get("failures") or [])[:3]:
+            ui.note("generate", f"  failed: {failure['check_text'][:80]} — "
+                    f"{failure['message'][:120]}")
     elif kind == "queued" and (event.get("queue") or {}).get("running"):
         ui.note("generate", "waiting for the agent (another generation is running)")
     elif kind == "stopped":
         ui.note("generate", f"stopped: {event.get('reason')}")
 
 
-def _local(payload: dict[str, Any], cfg: Any, state: dict[str, Any]) -> dict[str, Any]:
+def run_local(payload: dict[str, Any], cfg: Any, state: dict[str, Any]) -> dict[str, Any]:
     from dmc.generate import generate
 
     if "backend" not in state:
@@ -94,7 +148,7 @@ def _local(payload: dict[str, Any], cfg: Any, state: dict[str, Any]) -> dict[str
     return generate(payload, state["backend"], on_event=_progress)
 
 
-def _remote(payload: dict[str, Any], cfg: Any, state: dict[str, Any]) -> dict[str, Any]:
+def run_remote(payload: dict[str, Any], cfg: Any, state: dict[str, Any]) -> dict[str, Any]:
     if "client" not in state:
         state["client"] = agent_client(cfg)
     return dict(state["client"].generate(payload, on_event=_progress))

@@ -115,9 +115,11 @@ def _summary(stage: str, doc: Document) -> str:
         files = list(dict.fromkeys(c["path"] for c in chunks))[:4]
         return f" — {len(chunks)} chunks" + (f" from {', '.join(files)}" if files else "")
     if stage == "generate":
+        from dmc.generate import summary_line
+
         r = doc["result"]
-        return (f" — {r['status']}, {r['validation']['iterations']} pass(es), "
-                f"{r['metadata']['tokens_generated']} tokens, {r['metadata']['model_used']}")
+        return (f" — {summary_line(r)}, {r['metadata']['tokens_generated']} tokens, "
+                f"{r['metadata']['model_used']}")
     if stage == "validate":
         c = doc["validation"]["counts"]
         return f" — {c['error']} errors, {c['warning']} warnings"
@@ -181,17 +183,17 @@ def _optimize(doc: Document, cfg: Any, _: dict[str, Any]) -> Document:
 
 
 def _generate(doc: Document, cfg: Any, opts: dict[str, Any]) -> Document:
-    from dmc.commands.generate import _local, _remote
+    from dmc.commands.generate import run_local, run_remote, with_generation_settings
 
     from dmc.generate import require_payload
 
-    payload = require_payload(doc)
+    payload = with_generation_settings(require_payload(doc), cfg)
     urls = cfg.get("desktop.url")
     if opts["remote"] and not urls:
         raise DmcError("--remote needs desktop.url")
     state: dict[str, Any] = {}
     use_agent = bool(urls) and not opts["local"]
-    result = _remote(payload, cfg, state) if use_agent else _local(payload, cfg, state)
+    result = run_remote(payload, cfg, state) if use_agent else run_local(payload, cfg, state)
     out = dict(doc)
     out["result"] = result
     return out

@@ -41,12 +41,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("models.intent", "str", "local",
             "intent/extract backend: 'local' (embedded classifier), 'ollama:NAME', or an "
             "OpenAI-compatible base URL with '#MODEL' (http://host:8080/v1#qwen)"),
-    Setting("models.embedding", "str", "all-MiniLM-L6-v2", "embedding model for the index"),
     Setting("models.generation", "str", "qwen2.5-coder-0.5b",
             "generation model: a name the backend knows, or a GGUF path for llamacpp"),
     Setting("models.timeout", "float", 20.0, "seconds to wait for an intent/extract LLM answer",
             minimum=0.1),
-    Setting("models.ollama_url", "str", "http://127.0.0.1:11434", "Ollama server address"),
+    Setting("models.ollama_url", "str", "http://127.0.0.1:11434",
+            "Ollama server address (for --model ollama:NAME and generation.backend ollama "
+            "without generation.server); the default comes from OLLAMA_HOST when it is set"),
     # rag: the repository index
     Setting("rag.index_dir", "str", ".dmc", "index folder, relative to the repo root"),
     Setting("rag.chroma_url", "str?", None, "Chroma server URL (server mode); null = embedded"),
@@ -98,6 +99,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("generation.temperature", "float", 0.2, "sampling temperature", minimum=0.0,
             maximum=2.0),
     Setting("generation.top_p", "float", 0.95, "nucleus sampling", minimum=0.0, maximum=1.0),
+    Setting("generation.repeat_penalty", "float", 1.0,
+            "llama.cpp and Ollama repeat_penalty (1.0 = off; loops are stopped by the stream "
+            "guard either way)", minimum=0.5, maximum=2.0),
+    Setting("generation.frequency_penalty", "float", 0.0,
+            "OpenAI-compatible servers' frequency_penalty", minimum=-2.0, maximum=2.0),
+    Setting("generation.samples", "int", 1,
+            "answers drawn for the first pass (the extra ones at "
+            "generation.sample_temperature); the one passing most checks is kept",
+            minimum=1, maximum=8),
+    Setting("generation.sample_temperature", "float", 0.7,
+            "temperature of the extra samples", minimum=0.0, maximum=2.0),
+    Setting("generation.time_budget_s", "float", 90.0,
+            "seconds the generate stage may spend in all; refinement stops when they are "
+            "spent and the best answer so far is returned", minimum=1),
     # validation
     Setting("validation.max_iterations", "int", 3, "refinement passes at most", minimum=1,
             maximum=10),
@@ -175,6 +190,8 @@ def load(
     values = {s.key: s.default for s in SETTINGS}
     sources = {s.key: "default" for s in SETTINGS}
     cfg = Config(values, sources, repo=root)
+    if env.get("OLLAMA_HOST", "").strip():  # Ollama's own variable sets the default
+        _apply(cfg, "models.ollama_url", ollama_host_url(env["OLLAMA_HOST"]), "env OLLAMA_HOST")
     user = user_config_path(env)
     layers = [(user, "user")]
     if root is not None:
@@ -199,6 +216,37 @@ def load(
             raise DmcError(f"unknown setting '{key}'{suggest(key)}")
         _apply(cfg, key, raw, "flag")
     return cfg
+
+
+def ollama_host_url(value: str) -> str:
+    """The URL a client connects to for an ``OLLAMA_HOST`` value, read as Ollama reads it.
+
+    ``host``, ``host:port``, ``:port``, ``http(s)://host[:port][/path]`` and ``[::1]:port``
+    all occur in the wild; like Ollama, a missing host is 127.0.0.1, a missing port is 11434
+    (80 or 443 when the scheme is given), and a bind-all address (``0.0.0.0``, ``::``), which
+    is how the server is usually told to listen everywhere, is reached through loopback.
+    """
+    from urllib.parse import urlsplit
+
+    text = value.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest, port_default = "http", text, 11434
+    else:
+        scheme = scheme.lower()
+        port_default = 443 if scheme == "https" else 80
+    hostport, _, path = rest.partition("/")
+    try:
+        parts = urlsplit(f"//{hostport}")
+        host, port = parts.hostname or "", parts.port
+    except ValueError:  # a port that is not a number: Ollama falls back to its default
+        return "http://127.0.0.1:11434"
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - a client address, not a bind
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    url = f"{scheme}://{host}:{port if port is not None else port_default}"
+    return url + (f"/{path.rstrip('/')}" if path.strip("/") else "")
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

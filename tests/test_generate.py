@@ -73,13 +73,17 @@ def test_refinement_fixes_a_syntax_error_then_stops() -> None:
     assert iters[0]["errors"] >= 1 and iters[1]["errors"] == 0
     assert "return x * x" in response["code"]
     refinement = double.requests[1]["messages"][-1]["content"]
-    assert "mathx.py:1" in refinement and "def square(x: int) -> int" in refinement
+    # one file: the problem is named by line, with the offending line quoted
+    assert "line 1: expected ':'" in refinement and "`def square(x: int) -> int`" in refinement
+    assert "def square" in double.requests[1]["messages"][-2]["content"]  # the code, as kept
     assert response["metadata"]["model_used"] == "ollama:qwen2.5-coder"
     assert response["metadata"]["tokens_generated"] > 0
 
 
 def test_a_worse_pass_stops_the_loop_and_the_best_is_kept() -> None:
-    response, _ = run_script([TYPE_ERROR, BROKEN + BROKEN.replace("mathx", "other"), GOOD])
+    two_errors = TYPE_ERROR.replace("```\n", '\n\ndef cube(x: int) -> int:\n'
+                                    '    """Cube."""\n    return str(x)\n```\n')
+    response, _ = run_script([TYPE_ERROR, two_errors, GOOD])
     assert response["validation"]["iterations"] == 2
     assert response["validation"]["kept_iteration"] == 1
     assert "return str(x * x)" in response["code"]
@@ -92,6 +96,7 @@ def test_no_code_in_any_answer_is_an_error_status() -> None:
     assert response["status"] == "error" and response["code"] == ""
 
 
+@pytest.mark.slow
 def test_generate_local_with_the_embedded_model(dmc) -> None:
     """`dmc generate --local` in-process with the packaged Qwen2.5-Coder 0.5B."""
     res = dmc("generate", "--local", "--set", "generation.max_tokens=120",

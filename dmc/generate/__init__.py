@@ -1,25 +1,53 @@
-"""Stage ``generate``: code from a payload, refined against ``validate``.
+"""Stage ``generate``: code from a payload, refined against what running it shows.
 
-Pass one asks the model for the code; every pass is validated (the same checks as
-``dmc validate``); while blocking issues remain, a refinement prompt with the issues and the
-lines they point at asks for a corrected version, up to ``max_iterations``. The loop stops
-early when the code is clean or when a pass makes things worse, and always returns the best
-pass seen. Each pass is recorded: issues found, tokens, seconds.
+Before the first pass, acceptance checks are gathered (:mod:`dmc.generate.checks`: examples
+stated in the request, doctests of the target file, tests the payload carries). Each pass:
+
+1. the model answers under a stream guard (:mod:`dmc.generate.guard`) that stops a loop, or
+   stops once the one block asked for is complete; the answer's length is sized to the task;
+2. code is pulled out of the answer; an answer cut short is repaired or marked truncated;
+3. the checks run in the sandbox and the code is validated (the same checks as
+   ``dmc validate``), both at once;
+4. the pass is scored — checks passed first, then no truncation, then validation errors and
+   warnings — and kept if it beats the best so far.
+
+Refinement goes on while something is wrong, up to ``max_iterations`` passes and within
+``time_budget_s``; its prompt says what went wrong (the failing assertion, the cut-off, the
+repeated line, the checker's finding), not the previous answer again. The first pass may
+draw several ``samples``. The best pass is returned, and every pass is recorded (checks
+run/passed, validation counts, tokens, seconds, finish reason, whether it was kept), so the
+lift of refinement is visible in each result. Ctrl-C returns the best pass so far.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from dmc.contract import DmcError, Exit
-from dmc.generate.backends import Backend, Cancelled
+from dmc.generate import checks as checks_mod
+from dmc.generate.backends import Backend, Cancelled, StopGeneration
 from dmc.generate.code import CodeFile, extract_files
-from dmc.generate.prompt import initial_messages, refinement_messages
+from dmc.generate.guard import StreamGuard, repeated_tail
+from dmc.generate.prompt import (
+    initial_messages,
+    refinement_messages,
+    single_file,
+    what_went_wrong,
+)
 
 Event = dict[str, Any]
 OnEvent = Callable[[Event], None]
+
+DEFAULT_TIME_BUDGET_S = 90.0
+# Answer lengths by task size: a one-function request needs a few hundred tokens, and a
+# loop that reaches a generous limit costs minutes on a laptop.
+TOKENS_BY_COMPLEXITY = {"low": 768, "medium": 1536, "high": 4096}
+# Template tokens a model sometimes prints as text; never part of an answer.
+STOP = ["<|im_end|>", "<|endoftext|>", "<|file_sep|>"]
 
 
 def validate_files(files: list[CodeFile], criteria: dict[str, Any],
@@ -42,85 +70,295 @@ def validate_files(files: list[CodeFile], criteria: dict[str, Any],
     return validate(sources, settings)
 
 
-def _score(validation: dict[str, Any]) -> tuple[int, int]:
-    counts = validation.get("counts", {})
-    return int(counts.get("error", 0)), int(counts.get("warning", 0))
+def answer_tokens(payload: dict[str, Any]) -> int:
+    """Tokens one answer may take: sized to the task, never above the payload's limit.
+
+    A change to an existing file needs room for what is rewritten, so the existing code of
+    the target files (about 3 characters a token) raises the size up to the limit.
+    """
+    gen = payload.get("generation") or {}
+    ceiling = int(gen.get("max_tokens") or 2048)
+    task = payload.get("task") or {}
+    sized = TOKENS_BY_COMPLEXITY.get(str(task.get("complexity") or "medium"), 1536)
+    targets = task.get("target_files") or []
+    existing_any = (payload.get("context") or {}).get("existing_code") or {}
+    if len(targets) <= 1 and not existing_any and len(str(task.get("description") or "")) < 400:
+        sized = min(sized, TOKENS_BY_COMPLEXITY["low"])  # one new piece of code, said briefly
+    if len(targets) > 1:
+        sized *= 2
+    existing = (payload.get("context") or {}).get("existing_code") or {}
+    existing_chars = sum(len(str(code)) for path, code in existing.items() if path in targets)
+    sized = max(sized, existing_chars // 3 + 256)
+    return max(64, min(ceiling, sized))
+
+
+@dataclass
+class Pass:
+    """One answer and what it showed."""
+
+    number: int
+    sample: int
+    files: list[CodeFile]
+    validation: dict[str, Any]
+    checks: checks_mod.CheckRun
+    finish_reason: str
+    answer_text: str
+    record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def truncated(self) -> bool:
+        """A file was cut off and could not be repaired."""
+        return any(f.truncated for f in self.files)
+
+    @property
+    def score(self) -> tuple[int, int, int, int, int]:
+        """Higher is better: checks passed, all passed, complete, fewer errors, warnings."""
+        counts = self.validation.get("counts", {})
+        return (self.checks.passed, int(self.checks.all_passed), int(not self.truncated
+                                                                     and bool(self.files)),
+                -int(counts.get("error", 0)), -int(counts.get("warning", 0)))
+
+    @property
+    def clean(self) -> bool:
+        """Nothing left to refine."""
+        checks_ok = self.checks.total == 0 or self.checks.all_passed
+        return (bool(self.files) and not self.truncated and checks_ok
+                and bool(self.validation.get("passed")))
+
+
+def _no_code_validation() -> dict[str, Any]:
+    return {"passed": False, "counts": {"error": 1, "warning": 0, "info": 0},
+            "issues": [{"path": "-", "line": 1, "column": 0, "severity": "error",
+                        "rule": "no-code", "tool": "dmc",
+                        "message": "the model's answer contained no code"}]}
+
+
+class _Run:
+    """One generate call: its settings, clock, checks and best pass."""
+
+    def __init__(self, payload: dict[str, Any], backend: Backend, emit: OnEvent,
+                 cancelled: Callable[[], bool] | None,
+                 validator: Callable[..., dict[str, Any]]) -> None:
+        gen = payload.get("generation") or {}
+        self.payload = payload
+        self.backend = backend
+        self.emit = emit
+        self.cancelled = cancelled
+        self.validator = validator
+        self.task = payload["task"]
+        self.max_iterations = int(gen.get("max_iterations") or 3)
+        self.max_tokens = answer_tokens(payload)
+        self.temperature = float(gen.get("temperature", 0.2))
+        self.top_p = float(gen.get("top_p", 0.95))
+        self.samples = int(gen.get("samples") or 1)
+        self.sample_temperature = float(gen.get("sample_temperature", 0.7))
+        self.budget = float(gen.get("time_budget_s") or DEFAULT_TIME_BUDGET_S)
+        self.criteria = payload.get("quality_criteria") or {}
+        self.single = single_file(payload)
+        self.checks = checks_mod.gather(payload)
+        # task.tests run as checks (pass/fail per check); validate gets none of them twice
+        self.start = time.perf_counter()
+        self.tokens = 0
+        self.passes: list[Pass] = []
+        self.best: Pass | None = None
+        self.stopped: str | None = None
+
+    def elapsed(self) -> float:
+        """Seconds since the call began."""
+        return time.perf_counter() - self.start
+
+    def answer(self, messages: list[dict[str, str]], number: int, sample: int,
+               temperature: float) -> Pass:
+        """Ask the model once, under the guard, and judge the answer."""
+        self.emit({"event": "generating", "iteration": number, "sample": sample,
+                   "max_tokens": self.max_tokens})
+        guard = StreamGuard(single_block=self.single, language=self.task.get("language"))
+
+        def on_token(delta: str) -> None:
+            if self.cancelled is not None and self.cancelled():
+                raise Cancelled
+            reason = guard.feed(delta)
+            if reason is not None:
+                raise StopGeneration(reason)
+
+        result = self.backend.chat(messages, max_tokens=self.max_tokens,
+                                   temperature=temperature, top_p=self.top_p,
+                                   on_token=on_token, stop=STOP)
+        self.tokens += result.completion_tokens
+        cut = result.finish_reason if result.finish_reason in ("length", "repetition") else None
+        files = extract_files(result.text, language=self.task.get("language"),
+                              target_files=self.task.get("target_files"), cut_off=cut)
+        started = time.perf_counter()
+        if files:
+            self.emit({"event": "validating", "iteration": number,
+                       "files": [f.path for f in files]})
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                checked = pool.submit(checks_mod.run, self.checks, files)
+                validation = self.validator(files, self.criteria, None)
+                check_run = checked.result()
+        else:
+            validation = _no_code_validation()
+            check_run = checks_mod.CheckRun(len(self.checks), 0)
+        if self.checks:
+            self.emit({"event": "checks", "iteration": number, "sample": sample,
+                       **check_run.to_dict()})
+        counts = validation.get("counts", {})
+        p = Pass(number, sample, files, validation, check_run, result.finish_reason,
+                 result.text)
+        p.record = {
+            "iteration": number, "sample": sample, "errors": int(counts.get("error", 0)),
+            "warnings": int(counts.get("warning", 0)), "passed": bool(validation["passed"]),
+            "checks": {"run": check_run.total, "passed": check_run.passed},
+            "finish_reason": result.finish_reason, "truncated": p.truncated,
+            "repairs": [f.repair for f in files if f.repair],
+            "prompt_tokens": result.prompt_tokens, "tokens": result.completion_tokens,
+            "seconds": round(result.seconds, 3),
+            "check_seconds": round(time.perf_counter() - started, 3),
+            "tokens_per_second": round(result.tokens_per_second, 1), "kept": False}
+        self.passes.append(p)
+        self.emit({"event": "iteration", **p.record, "files": [f.to_dict() for f in files],
+                   "failures": check_run.failures})
+        if self.best is None or p.score > self.best.score:
+            self.best = p
+        return p
+
+    def feedback(self, p: Pass) -> list[dict[str, str]]:
+        """The refinement chat for what was wrong with pass ``p``."""
+        notes = what_went_wrong(p.finish_reason, repeated_tail(p.answer_text)
+                                if p.finish_reason == "repetition" else None,
+                                bool(p.files), p.truncated)
+        blocking = [i for i in p.validation.get("issues", [])
+                    if i["severity"] in ("error", "warning") and i.get("rule") != "no-code"]
+        if p.validation.get("passed"):
+            blocking = [i for i in blocking if i["severity"] == "error"]
+        return refinement_messages(self.payload, [f.to_dict() for f in p.files], blocking,
+                                   failures=p.checks.failures, answer_notes=notes)
+
+    def loop(self) -> None:
+        """Passes until clean, out of passes, out of time, or no longer improving."""
+        messages = initial_messages(self.payload)
+        for n in range(1, self.max_iterations + 1):
+            if n > 1 and self.elapsed() >= self.budget:
+                self.stopped = (f"time budget of {self.budget:g} s spent after {n - 1} "
+                                "pass(es)")
+                break
+            before = self.best
+            draws = self.samples if n == 1 else 1
+            current: Pass | None = None
+            for s in range(1, draws + 1):
+                if s > 1 and self.elapsed() >= self.budget:
+                    break
+                temp = self.temperature if s == 1 else self.sample_temperature
+                p = self.answer(messages, n, s, temp)
+                if current is None or p.score > current.score:
+                    current = p
+                if p.clean:
+                    break
+            assert current is not None and self.best is not None
+            if self.best.clean:
+                break
+            if before is not None and current.score < before.score:
+                self.stopped = f"pass {n} was worse than pass {before.number}"
+                break
+            if before is not None and [f.code for f in current.files] == \
+                    [f.code for f in before.files]:
+                self.stopped = f"pass {n} gave the same code as pass {before.number}"
+                break
+            if n < self.max_iterations:
+                messages = self.feedback(self.best)
+        if self.stopped:
+            self.emit({"event": "stopped", "reason": self.stopped})
+
+    def response(self, interrupted: bool = False) -> dict[str, Any]:
+        """The seed's response, with the checks and every pass."""
+        best = self.best
+        assert best is not None
+        best.record["kept"] = True
+        files = best.files
+        validation = best.validation
+        status, reason = self._status(best, interrupted)
+        checks = best.checks.to_dict()
+        checks["sources"] = sorted({c.source for c in self.checks})
+        checks["list"] = [{"id": c.id, "source": c.source, "kind": c.kind,
+                           "check": c.describe()} for c in self.checks]
+        first = self.passes[0].checks
+        return {
+            "request_id": self.payload["request_id"],
+            "status": status,
+            **({"reason": reason} if reason else {}),
+            "code": files[0].code if files else "",
+            "language": files[0].language if files else self.task.get("language"),
+            "files": [f.to_dict() for f in files],
+            "checks": checks,
+            "validation": {"passed": validation["passed"],
+                           "issues": validation.get("issues", []),
+                           "counts": validation.get("counts", {}),
+                           "iterations": len(self.passes), "kept_iteration": best.number},
+            "metadata": {"generation_time": round(self.elapsed(), 3),
+                         "model_used": self.backend.label, "tokens_generated": self.tokens,
+                         "max_tokens": self.max_tokens, "time_budget_s": self.budget,
+                         "stopped": self.stopped, "interrupted": interrupted,
+                         "lift": {"first_checks_passed": first.passed,
+                                  "final_checks_passed": best.checks.passed,
+                                  "checks_run": best.checks.total},
+                         "iterations": [p.record for p in self.passes]},
+        }
+
+    def _status(self, best: Pass, interrupted: bool) -> tuple[str, str | None]:
+        if not best.files:
+            return "error", "no answer contained code"
+        if best.truncated:
+            return "partial", "the answer was cut off and could not be repaired"
+        if best.checks.total and not best.checks.all_passed:
+            return "partial", (f"{best.checks.total - best.checks.passed} of "
+                               f"{best.checks.total} acceptance check(s) failed")
+        if not best.validation.get("passed"):
+            return "partial", "validation found blocking issues"
+        if any(f.repair for f in best.files) and not best.checks.total:
+            return "partial", "the answer was cut off; the repaired code has no check to show " \
+                              "it works"
+        if interrupted:
+            return "partial", "interrupted before refinement finished"
+        return "success", None
 
 
 def generate(payload: dict[str, Any], backend: Backend, *, on_event: OnEvent | None = None,
              cancelled: Callable[[], bool] | None = None,
              validator: Callable[..., dict[str, Any]] = validate_files,
              ) -> dict[str, Any]:
-    """The response of the seed's protocol for one payload."""
-    emit = on_event or (lambda e: None)
-    gen = payload.get("generation") or {}
-    max_iterations = int(gen.get("max_iterations") or 3)
-    max_tokens = int(gen.get("max_tokens") or 2048)
-    temperature = float(gen.get("temperature", 0.2))
-    top_p = float(gen.get("top_p", 0.95))
-    criteria = payload.get("quality_criteria") or {}
-    task = payload["task"]
-    start = time.perf_counter()
-    tokens_total = 0
-    iterations: list[dict[str, Any]] = []
-    best: tuple[tuple[int, int], list[CodeFile], dict[str, Any], int] | None = None
-    messages = initial_messages(payload)
+    """The response of the seed's protocol for one payload.
 
-    def on_token(_: str) -> None:
-        if cancelled is not None and cancelled():
-            raise Cancelled
+    Ctrl-C (KeyboardInterrupt) during a pass returns the best pass so far with
+    ``metadata.interrupted`` set; with no pass finished it propagates.
+    """
+    run = _Run(payload, backend, on_event or (lambda e: None), cancelled, validator)
+    try:
+        run.loop()
+    except KeyboardInterrupt:
+        if run.best is None:
+            raise
+        run.stopped = "interrupted"
+        return run.response(interrupted=True)
+    return run.response()
 
-    for n in range(1, max_iterations + 1):
-        emit({"event": "generating", "iteration": n})
-        result = backend.chat(messages, max_tokens=max_tokens, temperature=temperature,
-                              top_p=top_p, on_token=on_token)
-        tokens_total += result.completion_tokens
-        files = extract_files(result.text, language=task.get("language"),
-                              target_files=task.get("target_files"))
-        if files:
-            emit({"event": "validating", "iteration": n, "files": [f.path for f in files]})
-            validation = validator(files, criteria, task.get("tests"))
-        else:
-            validation = {"passed": False, "counts": {"error": 1, "warning": 0, "info": 0},
-                          "issues": [{"path": "-", "line": 1, "column": 0, "severity": "error",
-                                      "rule": "no-code", "tool": "dmc",
-                                      "message": "the model's answer contained no code"}]}
-        score = _score(validation)
-        record = {"iteration": n, "errors": score[0], "warnings": score[1],
-                  "passed": validation["passed"], "prompt_tokens": result.prompt_tokens,
-                  "tokens": result.completion_tokens, "seconds": round(result.seconds, 3),
-                  "tokens_per_second": round(result.tokens_per_second, 1)}
-        iterations.append(record)
-        emit({"event": "iteration", **record})
-        worse = best is not None and score > best[0]
-        if best is None or score < best[0] or (score == best[0] and validation["passed"]):
-            best = (score, files, validation, n)
-        if validation["passed"]:
-            break
-        if worse:
-            emit({"event": "stopped", "reason": f"pass {n} was worse than pass {best[3]}"})
-            break
-        if n < max_iterations:
-            blocking = [i for i in validation.get("issues", [])
-                        if i["severity"] in ("error", "warning")]
-            messages = refinement_messages(payload, [f.to_dict() for f in files],
-                                           blocking or validation.get("issues", []))
-    assert best is not None
-    _, files, validation, kept = best
-    status = "success" if validation["passed"] else ("partial" if files else "error")
-    return {
-        "request_id": payload["request_id"],
-        "status": status,
-        "code": files[0].code if files else "",
-        "language": files[0].language if files else task.get("language"),
-        "files": [f.to_dict() for f in files],
-        "validation": {"passed": validation["passed"], "issues": validation.get("issues", []),
-                       "counts": validation.get("counts", {}), "iterations": len(iterations),
-                       "kept_iteration": kept},
-        "metadata": {"generation_time": round(time.perf_counter() - start, 3),
-                     "model_used": backend.label, "tokens_generated": tokens_total,
-                     "iterations": iterations},
-    }
+
+def summary_line(result: dict[str, Any]) -> str:
+    """"2 passes: 1/3 → 3/3 checks" — the lift of one result, for a terminal."""
+    passes = result.get("metadata", {}).get("iterations") or []
+    n = len(passes)
+    word = "pass" if n == 1 else "passes"
+    runs = [p.get("checks") or {} for p in passes]
+    total = max((r.get("run", 0) for r in runs), default=0)
+    if total:
+        chain = " → ".join(f"{r.get('passed', 0)}/{r.get('run', 0)}" for r in runs)
+        text = f"{n} {word}: {chain} checks"
+    else:
+        errors = " → ".join(str(p.get("errors", 0)) for p in passes)
+        text = f"{n} {word}: no acceptance checks; errors {errors}"
+    kept = result.get("validation", {}).get("kept_iteration")
+    if kept and kept != n:
+        text += f" (kept pass {kept})"
+    return text + f", {result.get('status')}"
 
 
 def require_payload(doc: dict[str, Any]) -> dict[str, Any]:

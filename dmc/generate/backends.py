@@ -8,6 +8,12 @@
 Each backend turns its failures into ``DmcError`` with the shared exit codes: 3 when the
 service or model is not there (with the command that fixes it), 4 for errors and timeouts.
 Heavy imports (llama_cpp, ollama, httpx) happen inside the methods that need them.
+
+Guarded decoding is the same for all three: ``on_token`` may raise :class:`StopGeneration`
+(the stream guard saw a loop, or the one block asked for is complete); the backend then
+closes the stream and returns what it has, with ``finish_reason`` saying why. Each backend's
+own repetition control is set from configuration (llama.cpp and Ollama ``repeat_penalty``,
+OpenAI-compatible ``frequency_penalty``), and ``stop`` sequences are passed through.
 """
 
 from __future__ import annotations
@@ -33,6 +39,14 @@ class Cancelled(Exception):
     """Raised from an ``on_token`` callback to stop a generation (client went away)."""
 
 
+class StopGeneration(Exception):
+    """Raised from an ``on_token`` callback to end an answer early but keep it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass
 class ChatResult:
     """One completed chat turn."""
@@ -42,6 +56,7 @@ class ChatResult:
     completion_tokens: int
     model: str
     seconds: float
+    finish_reason: str = "stop"  # stop | length | repetition | complete
 
     @property
     def tokens_per_second(self) -> float:
@@ -62,7 +77,7 @@ class Backend(ABC):
 
     @abstractmethod
     def chat(self, messages: Messages, *, max_tokens: int, temperature: float, top_p: float,
-             on_token: OnToken | None = None) -> ChatResult:
+             on_token: OnToken | None = None, stop: list[str] | None = None) -> ChatResult:
         """Run one chat turn, streaming tokens to ``on_token``."""
 
     @abstractmethod
@@ -82,10 +97,11 @@ class LlamaCppBackend(Backend):
     kind = "llamacpp"
 
     def __init__(self, model_path: Path, *, n_ctx: int = 8192, n_threads: int | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, repeat_penalty: float = 1.0) -> None:
         self.path = model_path
         self.model = name or model_path.stem
         self.n_ctx = n_ctx
+        self.repeat_penalty = repeat_penalty
         self.n_threads = n_threads or os.cpu_count() or 2
         self._llm: Any = None
         self._lock = threading.Lock()
@@ -108,7 +124,7 @@ class LlamaCppBackend(Backend):
         return self._llm
 
     def chat(self, messages: Messages, *, max_tokens: int, temperature: float, top_p: float,
-             on_token: OnToken | None = None) -> ChatResult:
+             on_token: OnToken | None = None, stop: list[str] | None = None) -> ChatResult:
         with self._lock:
             llm = self._load()
             start = time.perf_counter()
@@ -121,23 +137,32 @@ class LlamaCppBackend(Backend):
                                     "generation.context_window")
             parts: list[str] = []
             completion = 0
+            finish = "stop"
             stream = llm.create_chat_completion(messages=messages, max_tokens=max_tokens,
                                                 temperature=temperature, top_p=top_p,
-                                                stream=True)
+                                                repeat_penalty=self.repeat_penalty,
+                                                stop=stop or None, stream=True)
             try:
                 for chunk in stream:
-                    delta = chunk["choices"][0].get("delta", {}).get("content")
+                    choice = chunk["choices"][0]
+                    delta = choice.get("delta", {}).get("content")
+                    if choice.get("finish_reason"):
+                        finish = str(choice["finish_reason"])
                     if delta:
                         completion += 1
                         parts.append(delta)
                         if on_token is not None:
                             on_token(delta)
+            except StopGeneration as stop_early:
+                finish = stop_early.reason
             finally:
                 close = getattr(stream, "close", None)
                 if close is not None:
                     close()
+            if finish == "stop" and completion >= max_tokens:
+                finish = "length"
             return ChatResult("".join(parts), prompt_tokens, completion, self.model,
-                              time.perf_counter() - start)
+                              time.perf_counter() - start, finish)
 
     def health(self) -> dict[str, Any]:
         ok = self.path.is_file()
@@ -152,9 +177,11 @@ class OpenAIBackend(Backend):
     kind = "openai"
 
     def __init__(self, base_url: str, model: str, *, timeout: float = 300.0,
-                 connect_timeout: float = 5.0, api_key: str | None = None) -> None:
+                 connect_timeout: float = 5.0, api_key: str | None = None,
+                 frequency_penalty: float = 0.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
+        self.frequency_penalty = frequency_penalty
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.api_key = api_key or os.environ.get("DMC_OPENAI_API_KEY")
@@ -166,14 +193,20 @@ class OpenAIBackend(Backend):
         return headers
 
     def chat(self, messages: Messages, *, max_tokens: int, temperature: float, top_p: float,
-             on_token: OnToken | None = None) -> ChatResult:
+             on_token: OnToken | None = None, stop: list[str] | None = None) -> ChatResult:
         import httpx
 
-        body = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
-                "temperature": temperature, "top_p": top_p, "stream": True}
+        body: dict[str, Any] = {"model": self.model, "messages": messages,
+                                "max_tokens": max_tokens, "temperature": temperature,
+                                "top_p": top_p, "stream": True}
+        if self.frequency_penalty:
+            body["frequency_penalty"] = self.frequency_penalty
+        if stop:
+            body["stop"] = stop[:4]  # the OpenAI API takes at most four
         start = time.perf_counter()
         parts: list[str] = []
         chunks = 0
+        finish = "stop"
         usage: dict[str, Any] = {}
         timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout)
         try:
@@ -199,11 +232,15 @@ class OpenAIBackend(Backend):
                         usage = event["usage"]
                     for choice in event.get("choices") or []:
                         delta = (choice.get("delta") or {}).get("content")
+                        if choice.get("finish_reason"):
+                            finish = str(choice["finish_reason"])
                         if delta:
                             chunks += 1
                             parts.append(delta)
                             if on_token is not None:
                                 on_token(delta)
+        except StopGeneration as stop_early:
+            finish = stop_early.reason
         except httpx.TimeoutException:
             raise DmcError(f"{self.base_url} did not answer within {self.timeout:g} s",
                            Exit.REMOTE) from None
@@ -211,9 +248,11 @@ class OpenAIBackend(Backend):
             code = Exit.UNAVAILABLE if isinstance(exc, httpx.ConnectError) else Exit.REMOTE
             raise DmcError(f"{self.base_url}: {type(exc).__name__}: {exc}", code) from None
         text = "".join(parts)
-        return ChatResult(text, int(usage.get("prompt_tokens") or 0),
-                          int(usage.get("completion_tokens") or chunks), self.model,
-                          time.perf_counter() - start)
+        completion = int(usage.get("completion_tokens") or chunks)
+        if finish == "stop" and completion >= max_tokens:
+            finish = "length"
+        return ChatResult(text, int(usage.get("prompt_tokens") or 0), completion, self.model,
+                          time.perf_counter() - start, finish)
 
     def health(self) -> dict[str, Any]:
         import httpx
@@ -235,9 +274,11 @@ class OllamaBackend(Backend):
     kind = "ollama"
 
     def __init__(self, host: str, model: str, *, timeout: float = 300.0,
-                 connect_timeout: float = 5.0, context_window: int = 8192) -> None:
+                 connect_timeout: float = 5.0, context_window: int = 8192,
+                 repeat_penalty: float = 1.0) -> None:
         self.host = host.rstrip("/")
         self.model = model
+        self.repeat_penalty = repeat_penalty
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.context_window = context_window
@@ -253,18 +294,25 @@ class OllamaBackend(Backend):
                              timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout))
 
     def chat(self, messages: Messages, *, max_tokens: int, temperature: float, top_p: float,
-             on_token: OnToken | None = None) -> ChatResult:
+             on_token: OnToken | None = None, stop: list[str] | None = None) -> ChatResult:
         import httpx
         import ollama
 
-        options = {"num_ctx": _num_ctx(messages, max_tokens, self.context_window),
-                   "num_predict": max_tokens, "temperature": temperature, "top_p": top_p}
+        options: dict[str, Any] = {
+            "num_ctx": _num_ctx(messages, max_tokens, self.context_window),
+            "num_predict": max_tokens, "temperature": temperature, "top_p": top_p,
+            "repeat_penalty": self.repeat_penalty}
+        if stop:
+            options["stop"] = stop
         start = time.perf_counter()
         parts: list[str] = []
         prompt_tokens = completion = 0
+        finish = "stop"
+        stream = None
         try:
-            for part in self._client().chat(model=self.model, messages=messages, stream=True,
-                                            options=options):
+            stream = self._client().chat(model=self.model, messages=messages, stream=True,
+                                         options=options)
+            for part in stream:
                 delta = part["message"]["content"] if part.get("message") else ""
                 if delta:
                     parts.append(delta)
@@ -273,6 +321,12 @@ class OllamaBackend(Backend):
                 if part.get("done"):
                     prompt_tokens = int(part.get("prompt_eval_count") or 0)
                     completion = int(part.get("eval_count") or 0)
+                    finish = str(part.get("done_reason") or "stop")
+        except StopGeneration as stop_early:
+            finish = stop_early.reason
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
                 raise DmcError(f"Ollama at {self.host} has no model '{self.model}'",
@@ -286,8 +340,11 @@ class OllamaBackend(Backend):
                            hint="start it with `ollama serve`, or set generation.server") from None
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             raise DmcError(f"Ollama stream broke: {type(exc).__name__}", Exit.REMOTE) from None
-        return ChatResult("".join(parts), prompt_tokens, completion or len(parts), self.model,
-                          time.perf_counter() - start)
+        completion = completion or len(parts)
+        if finish == "stop" and completion >= max_tokens:
+            finish = "length"
+        return ChatResult("".join(parts), prompt_tokens, completion, self.model,
+                          time.perf_counter() - start, finish)
 
     def health(self) -> dict[str, Any]:
         try:
@@ -312,10 +369,24 @@ def parse_server(spec: str) -> tuple[str, str]:
     raise DmcError(f"generation.server must be ollama:URL or openai:URL, not {spec!r}")
 
 
+def _embeddable(model: str) -> bool:
+    """Whether llama.cpp in-process can run ``model``: a packaged name or a GGUF file."""
+    from dmc.models import PACKAGED
+
+    return model in PACKAGED or model.endswith(".gguf")
+
+
 def make_backend(*, kind: str, server: str | None, model: str, timeout: float,
                  connect_timeout: float, context_window: int,
-                 notes: list[str] | None = None) -> Backend:
-    """The backend configuration asks for; ``auto`` prefers a reachable server."""
+                 notes: list[str] | None = None, repeat_penalty: float = 1.0,
+                 frequency_penalty: float = 0.0, model_named: bool = False,
+                 server_named: bool = False) -> Backend:
+    """The backend configuration asks for; ``auto`` prefers a reachable server.
+
+    ``auto`` falls back to the embedded model only for what the user did not name: a
+    server or a model named for this run (``*_named``) that cannot be used is exit 3, never
+    silently replaced by the packaged 0.5B model.
+    """
     notes = notes if notes is not None else []
     if kind in ("ollama", "openai") or (kind == "auto" and server):
         if server is None:
@@ -327,22 +398,35 @@ def make_backend(*, kind: str, server: str | None, model: str, timeout: float,
         remote: Backend
         if server_kind == "ollama":
             remote = OllamaBackend(url, model, timeout=timeout, connect_timeout=connect_timeout,
-                                   context_window=context_window)
+                                   context_window=context_window,
+                                   repeat_penalty=repeat_penalty)
         else:
-            remote = OpenAIBackend(url, model, timeout=timeout, connect_timeout=connect_timeout)
+            remote = OpenAIBackend(url, model, timeout=timeout, connect_timeout=connect_timeout,
+                                   frequency_penalty=frequency_penalty)
         if kind != "auto":
             return remote
         health = remote.health()
         if health["ok"]:
             notes.append(f"using {remote.label} at {url}")
             return remote
+        if server_named or (model_named and not _embeddable(model)):
+            raise DmcError(f"{server_kind} server {url} is not usable for model {model!r} "
+                           f"({health['detail']})", Exit.UNAVAILABLE,
+                           hint="start the server (or pull the model), or leave out "
+                                "generation.server to use the embedded model")
         notes.append(f"{server_kind} server {url} not usable ({health['detail']}); using the "
                      "embedded model")
     from dmc.models import PACKAGED, resolve
 
-    embedded = model if (model in PACKAGED or model.endswith(".gguf")) else "qwen2.5-coder-0.5b"
+    if not _embeddable(model) and (model_named or kind == "llamacpp"):
+        raise DmcError(f"the embedded backend cannot run model {model!r}: it is neither a "
+                       "packaged model nor a GGUF file", Exit.UNAVAILABLE,
+                       hint=f"packaged models: {', '.join(PACKAGED)}; a GGUF path; or a "
+                            "server model with generation.server")
+    embedded = model if _embeddable(model) else "qwen2.5-coder-0.5b"
     path = resolve(embedded)
     backend = LlamaCppBackend(path, n_ctx=context_window,
-                              name=embedded if embedded in PACKAGED else None)
+                              name=embedded if embedded in PACKAGED else None,
+                              repeat_penalty=repeat_penalty)
     notes.append(f"using the embedded model {backend.label}")
     return backend

@@ -1,20 +1,49 @@
-"""Prompts built from the payload: the first request and the refinement request."""
+"""Prompts built from the payload: the first request and the refinement request.
+
+Small models follow short prompts best. The first prompt says the task, what the project
+needs, the existing code, and one answer format; it asks for a single fenced block when one
+file is wanted (no ``File:`` line to misplace, and the stream can stop when the block closes).
+A refinement prompt does not resend the previous answer whole: it shows the code that was
+kept, then says exactly what went wrong — the answer was cut off or looped, held no code, a
+stated example failed (with the assertion), or a checker found a problem (with the line).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 SYSTEM = (
     "You are a careful senior software engineer. Write complete, working, secure code that "
-    "follows the project's style. Answer with code only: for every file, one line "
-    "`File: <path>` followed by one fenced code block tagged with its language. Do not "
-    "explain outside the code; put short comments in the code where the reason is not "
-    "obvious."
+    "follows the project's style. Answer with code only; put short comments in the code "
+    "where the reason is not obvious."
 )
+SINGLE_FORMAT = ("Answer with one fenced code block holding the complete code, tagged with "
+                 "its language. No tests, usage examples or explanations outside it.")
+MULTI_FORMAT = ("Answer with code only: for every file, one line `File: <path>` followed by "
+                "one fenced code block tagged with its language.")
+MAX_PROBLEMS = 15
 
 
 def _bullets(title: str, items: list[str]) -> str:
     return f"{title}:\n" + "\n".join(f"- {i}" for i in items) if items else ""
+
+
+def single_file(payload: dict[str, Any]) -> bool:
+    """Whether one file is wanted (at most one target, no multi-file wording)."""
+    targets = (payload.get("task") or {}).get("target_files") or []
+    return len(targets) <= 1
+
+
+def wants_tests(payload: dict[str, Any]) -> bool:
+    """Whether the user asked for tests (a testing task, or tests named in the request)."""
+    task = payload.get("task") or {}
+    if task.get("type") == "testing":
+        return True
+    if any("test" in str(t).rsplit("/", 1)[-1] for t in task.get("target_files") or []):
+        return True
+    return bool(re.search(r"\btests?\b|\bunit[- ]?tests?\b|\bpytest\b|\bjest\b",
+                          str(task.get("description") or ""), re.I))
 
 
 def initial_messages(payload: dict[str, Any]) -> list[dict[str, str]]:
@@ -24,17 +53,20 @@ def initial_messages(payload: dict[str, Any]) -> list[dict[str, str]]:
     reqs = payload.get("requirements", {})
     criteria = payload.get("quality_criteria", {})
     style = payload.get("style") or {}
-    parts = [f"Task ({task['type'].replace('_', ' ')}, {task.get('complexity', 'medium')} "
-             f"complexity): {task['description']}"]
+    parts = [f"Task: {task['description']}"]
     if task.get("language"):
         parts.append(f"Language: {task['language']}")
-    if task.get("target_files"):
-        parts.append("Files to write or change: " + ", ".join(task["target_files"]))
-    if task.get("components"):
-        parts.append("Components involved: " + ", ".join(task["components"]))
+    targets = task.get("target_files") or []
+    if targets:
+        parts.append("File to write or change: " + ", ".join(targets) if len(targets) == 1
+                     else "Files to write or change: " + ", ".join(targets))
     for key, title in (("functional", "Functional requirements"),
                        ("constraints", "Constraints"), ("security", "Security"),
                        ("testing", "Testing"), ("documentation", "Documentation")):
+        if key == "testing" and not wants_tests(payload):
+            # "cover it with a test" in a one-block answer makes small models append asserts,
+            # and they loop on them; dmc runs its own acceptance checks instead
+            continue
         text = _bullets(title, list(reqs.get(key) or []))
         if text:
             parts.append(text)
@@ -42,40 +74,73 @@ def initial_messages(payload: dict[str, Any]) -> list[dict[str, str]]:
         parts.append("Follow this style: " + "; ".join(f"{k}: {v}" for k, v in style.items()
                                                         if not isinstance(v, dict))[:1500])
     quality = []
-    if criteria.get("max_complexity"):
+    if criteria.get("max_complexity") and task.get("complexity") != "low":
         quality.append(f"keep every function's cyclomatic complexity at most "
                        f"{criteria['max_complexity']}")
-    if criteria.get("type_check"):
-        quality.append("type-annotate every function")
     if criteria.get("security_scan"):
-        quality.append("code must pass a security scan (no shell=True, eval, unsafe yaml.load,"
-                       " hard-coded secrets)")
+        quality.append("no shell=True, eval, unsafe yaml.load or hard-coded secrets")
     if quality:
         parts.append(_bullets("Quality", quality))
     for path, code in (ctx.get("existing_code") or {}).items():
         parts.append(f"Existing code in {path}:\n```\n{code}\n```")
     for doc in ctx.get("relevant_docs") or []:
         parts.append(f"Relevant documentation:\n{doc}")
+    parts.append(SINGLE_FORMAT if single_file(payload) else MULTI_FORMAT)
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
 
 
-def refinement_messages(payload: dict[str, Any], files: list[dict[str, Any]],
-                        issues: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The chat for a refinement pass: the code, its problems and the lines they point at."""
+def _shown(files: list[dict[str, Any]], single: bool) -> str:
     shown = []
     for f in files:
-        shown.append(f"File: {f['path']}\n```{f.get('language') or ''}\n{f['code']}```")
+        block = f"```{f.get('language') or ''}\n{f['code']}```"
+        shown.append(block if single else f"File: {f['path']}\n{block}")
+    return "\n\n".join(shown)
+
+
+def what_went_wrong(finish_reason: str | None, repeated: str | None, had_code: bool,
+                    truncated: bool) -> list[str]:
+    """Sentences about the previous answer itself (not its code)."""
+    out = []
+    if not had_code:
+        out.append("Your previous answer contained no code block.")
+    if finish_reason == "repetition":
+        line = f" the line `{repeated[:120]}`" if repeated else " the same lines"
+        out.append(f"Your previous answer was stopped because it kept repeating{line}. "
+                   "Write each thing once; do not add tests or examples.")
+    elif finish_reason == "length" or truncated:
+        out.append("Your previous answer was cut off at the length limit before the code was "
+                   "complete. Be shorter: only the code asked for, no tests or examples.")
+    return out
+
+
+def refinement_messages(payload: dict[str, Any], files: list[dict[str, Any]],
+                        issues: list[dict[str, Any]], *,
+                        failures: list[dict[str, str]] | None = None,
+                        answer_notes: list[str] | None = None) -> list[dict[str, str]]:
+    """The chat for a refinement pass: the kept code, then what is wrong with it."""
+    single = single_file(payload)
     problems = []
+    for f in failures or []:
+        problems.append(f"- the check `{f['check_text'][:200]}` ({f['source']}) failed: "
+                        f"{f['message'][:300]}")
     by_path = {f["path"]: f["code"].split("\n") for f in files}
-    for i in issues[:25]:
+    for i in issues[:MAX_PROBLEMS]:
         lines = by_path.get(i["path"], [])
         line = lines[i["line"] - 1].strip() if 0 < i["line"] <= len(lines) else ""
-        where = f"{i['path']}:{i['line']}"
+        where = f"line {i['line']}" if single else f"{i['path']}:{i['line']}"
         problems.append(f"- {where}: {i['message']} [{i['tool']}/{i['rule']}]"
                         + (f"\n    `{line}`" if line else ""))
-    user = ("Your code has these problems:\n" + "\n".join(problems) +
-            "\n\nHere is the code:\n\n" + "\n\n".join(shown) +
-            "\n\nFix every problem. Return the complete corrected files in the same format "
-            "(`File: <path>` then a fenced block).")
+    text = list(answer_notes or [])
+    if problems:
+        text.append(("Your code has these problems:\n" if files else "Problems:\n")
+                    + "\n".join(problems))
+    text.append("Fix every problem and keep what already works. "
+                + (SINGLE_FORMAT if single else MULTI_FORMAT))
     first = initial_messages(payload)
-    return [first[0], first[1], {"role": "user", "content": user}]
+    chat = [first[0], first[1]]
+    if files:
+        # the kept code as the model's own turn: shorter than the answer it gave, and free of
+        # the loop or the prose that made it go wrong
+        chat.append({"role": "assistant", "content": _shown(files, single)})
+    chat.append({"role": "user", "content": "\n\n".join(text)})
+    return chat

@@ -142,12 +142,15 @@ class OllamaDouble:
                 self.send_response(200)
                 self.send_header("content-type", "application/x-ndjson")
                 self.end_headers()
-                for piece in pieces:
-                    self.wfile.write(json.dumps({"model": model, "done": False, "message": {
-                        "role": "assistant", "content": piece}}).encode() + b"\n")
-                self.wfile.write(json.dumps({"model": model, "done": True, "message": {
-                    "role": "assistant", "content": ""}, "prompt_eval_count": 11,
-                    "eval_count": len(pieces)}).encode() + b"\n")
+                try:
+                    for piece in pieces:
+                        self.wfile.write(json.dumps({"model": model, "done": False, "message": {
+                            "role": "assistant", "content": piece}}).encode() + b"\n")
+                    self.wfile.write(json.dumps({"model": model, "done": True, "message": {
+                        "role": "assistant", "content": ""}, "prompt_eval_count": 11,
+                        "eval_count": len(pieces)}).encode() + b"\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client stopped reading (a guarded stream ends early)
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()

@@ -1,0 +1,295 @@
+"""Acceptance checks: what shows that generated code does what was asked, and running them.
+
+Linters pass wrong code; only running it tells. Before generating, the checks are gathered
+from what the user and the project already said, each with where it came from:
+
+- ``request``: examples stated in the request — ``assert`` lines, ``>>>`` doctest lines with
+  their expected output, and ``f(3) == 9`` / ``f(3) returns 9`` / ``f(3) -> 9`` written in
+  prose or backticks;
+- ``target file``: doctests in the existing code of the files being changed;
+- ``payload``: tests the payload carries (``task.tests``: the repository's own tests the
+  laptop found for the files being changed, or tests the user gave).
+
+After each pass they run in the validate sandbox (time and memory limits, no network) as one
+pytest file; a failure comes back as the assertion or the last lines of the traceback, trimmed,
+which is what the refinement prompt shows the model. A check that cannot run (its test does
+not even parse) is reported as such and never counts against the code.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from dmc.generate.code import CodeFile
+
+MAX_CHECKS = 20
+MAX_MESSAGE = 400
+CHECK_FILE = "test_dmc_acceptance.py"
+
+_ASSERT = re.compile(r"^[ \t>]*(assert\s+[^\n]+)$", re.M)
+# ">>> expr" (with "..." continuations) and one line of expected output: in a request, prose
+# usually follows the example directly, and doctest would read it as more output.
+_DOCTEST = re.compile(r"^[ \t]*>>>[^\n]*\n(?:[ \t]*\.\.\.[^\n]*\n)*"
+                      r"(?:[ \t]*(?!>>>)\S[^\n]*(?:\n|\Z))?", re.M)
+_CALL = r"[A-Za-z_][\w.]*\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)"
+_PROSE = re.compile(rf"(?P<call>{_CALL})`?\s*(?:==|->|→|=>|should\s+(?:return|give|be)|returns?"
+                    rf"|gives?|is|equals?)\s+`?(?P<expected>[^\s,;`]+(?:\s*[\]\)}}])*)",
+                    re.I)
+
+
+@dataclass
+class Check:
+    """One acceptance check: a pytest test body, and where it came from."""
+
+    id: str
+    source: str  # request | target file | payload | model
+    kind: str  # assert | doctest | test-file
+    code: str  # the assert, the doctest text, or a whole test file
+    path: str | None = None  # for test files: their path
+
+    def describe(self) -> str:
+        """A short line for people and prompts."""
+        first = self.code.strip().split("\n", 1)[0]
+        return first if self.kind != "test-file" else f"tests in {self.path}"
+
+
+@dataclass
+class CheckRun:
+    """What running the checks against one pass's code showed."""
+
+    total: int
+    passed: int
+    failures: list[dict[str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # checks that could not run
+    isolation: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def all_passed(self) -> bool:
+        """Every check ran and passed."""
+        return self.total > 0 and self.passed == self.total
+
+    def to_dict(self) -> dict[str, Any]:
+        """The form in pass records and events."""
+        return {"run": self.total, "passed": self.passed, "failed": self.total - self.passed,
+                "failures": self.failures, "errors": self.errors,
+                "isolation": self.isolation, "seconds": round(self.seconds, 3)}
+
+
+def _is_expression(text: str) -> bool:
+    try:
+        ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _is_statement(text: str) -> bool:
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def from_text(text: str, source: str) -> list[Check]:
+    """Examples stated in ``text``: asserts, doctests, and ``call == value`` in prose."""
+    checks: list[Check] = []
+    seen: set[str] = set()
+
+    def add(kind: str, code: str) -> None:
+        key = re.sub(r"\s+", "", code)
+        if key not in seen and len(checks) < MAX_CHECKS:
+            seen.add(key)
+            checks.append(Check(f"{source.split()[0]}-{len(checks) + 1}", source, kind, code))
+
+    for m in _ASSERT.finditer(text):
+        stmt = m.group(1).strip().rstrip(".;")
+        if _is_statement(stmt):
+            add("assert", stmt)
+    for m in _DOCTEST.finditer(text):
+        block = "\n".join(ln.strip() for ln in m.group(0).strip("\n").split("\n"))
+        add("doctest", block + "\n")
+    stripped = _ASSERT.sub("", text)
+    stripped = _DOCTEST.sub("", stripped)
+    for m in _PROSE.finditer(stripped):
+        call, expected = m.group("call"), m.group("expected").rstrip(".")
+        if expected.lower() in ("true", "false", "none"):
+            expected = expected.capitalize()
+        if _is_expression(call) and _is_expression(expected) and _literal(expected):
+            add("assert", f"assert {call} == {expected}")
+    return checks
+
+
+def _literal(text: str) -> bool:
+    """A value the user wrote (a number, string, list...), not a word of prose."""
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def gather(payload: dict[str, Any]) -> list[Check]:
+    """Every acceptance check for a payload, stated examples first."""
+    task = payload.get("task") or {}
+    checks = from_text(str(task.get("description") or ""), "request")
+    targets = set(task.get("target_files") or [])
+    existing = (payload.get("context") or {}).get("existing_code") or {}
+    for path, code in existing.items():
+        if path in targets and str(path).endswith(".py"):
+            for c in from_text(str(code), "target file"):
+                if c.kind == "doctest":
+                    c.id = f"doctest-{len(checks) + 1}"
+                    checks.append(c)
+    for i, test in enumerate(task.get("tests") or []):
+        checks.append(Check(f"payload-{i + 1}", "payload", "test-file", str(test["code"]),
+                            str(test["path"])))
+    return checks[:MAX_CHECKS]
+
+
+def _module_of(path: str) -> str | None:
+    if not path.endswith(".py"):
+        return None
+    parts = path[:-3].replace("\\", "/").strip("/").split("/")
+    if not all(p.isidentifier() for p in parts):
+        return None
+    return ".".join(parts)
+
+
+def render_test_file(checks: list[Check], files: list[CodeFile]) -> str:
+    """One pytest file running the stated examples against the generated modules.
+
+    Every public name of every generated Python module is imported, as the user's example
+    would call it; each check is its own test so one failure does not hide the others.
+    """
+    imports = []
+    for f in files:
+        module = _module_of(f.path)
+        if module and f.language == "python":
+            imports.append(f"from {module} import *  # noqa: F401,F403")
+    lines = ['"""Acceptance checks gathered by dmc from the request."""', "import doctest",
+             *imports, ""]
+    for c in checks:
+        if c.kind == "assert":
+            lines += [f"def test_{c.id.replace('-', '_')}():", f"    {c.code}", ""]
+        elif c.kind == "doctest":
+            lines += [f"def test_{c.id.replace('-', '_')}():",
+                      f"    text = {c.code!r}",
+                      "    test = doctest.DocTestParser().get_doctest(text, dict(globals()), "
+                      f"{c.id!r}, None, 0)",
+                      "    out = []",
+                      "    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | "
+                      "doctest.NORMALIZE_WHITESPACE)",
+                      "    runner.run(test, out=out.append)",
+                      "    assert runner.failures == 0, ''.join(out)[-600:]", ""]
+    return "\n".join(lines) + "\n"
+
+
+def run(checks: list[Check], files: list[CodeFile], *, timeout: float = 30.0) -> CheckRun:
+    """Run the checks against ``files`` in the sandbox; never raises for bad checks."""
+    import time
+
+    start = time.perf_counter()
+    python = [f for f in files if f.language == "python"]
+    if not checks:
+        return CheckRun(0, 0)
+    if not python:
+        return CheckRun(len(checks), 0, errors=["no Python file to run the checks against"],
+                        seconds=time.perf_counter() - start)
+    inline = [c for c in checks if c.kind in ("assert", "doctest")]
+    test_files = [c for c in checks if c.kind == "test-file"]
+    errors: list[str] = []
+    runnable_files = []
+    for c in test_files:
+        if _is_statement(c.code):
+            runnable_files.append(c)
+        else:
+            errors.append(f"{c.id} ({c.path}): the test file does not parse; not run")
+    from dmc.validate import Settings, Source
+
+    sources = [Source(f.path, text=f.code, language="python") for f in python]
+    names = {f.path for f in python}
+    if inline:
+        sources.append(Source(CHECK_FILE, text=render_test_file(inline, python),
+                              language="python"))
+    for c in runnable_files:
+        if c.path not in names:
+            sources.append(Source(str(c.path), text=c.code, language="python"))
+    settings = Settings(run_tests=True, test_timeout=timeout)
+    if hasattr(settings, "measure_coverage"):
+        settings.measure_coverage = False  # type: ignore[attr-defined]
+    outcome = _run_sources(sources, settings)
+    total = len(inline) + len(runnable_files)
+    failures = _failures(outcome, inline, runnable_files)
+    failed_ids = {f["check"] for f in failures}
+    passed = total - len(failed_ids)
+    summary = outcome.get("summary") or {}
+    ran = int(summary.get("passed") or 0) + int(summary.get("failed") or 0)
+    if summary.get("outcome") not in ("passed", "failed") or ran == 0:
+        # collection error, timeout, killed: nothing can be said to have passed
+        passed = 0
+        if not failures:
+            reason = _first_issue(outcome) or str(summary.get("outcome") or "did not run")
+            failures = [{"check": c.id, "source": c.source, "check_text": c.describe(),
+                         "message": reason} for c in inline + runnable_files]
+    return CheckRun(total, max(passed, 0), failures, errors,
+                    summary.get("isolation"), time.perf_counter() - start)
+
+
+def _run_sources(sources: list[Any], settings: Any) -> dict[str, Any]:
+    import tempfile
+    from pathlib import Path
+
+    from dmc.validate import safe_relative
+    from dmc.validate.sandbox import run_tests
+
+    with tempfile.TemporaryDirectory(prefix="dmc-checks-") as tmp:
+        for s in sources:
+            dest = Path(tmp) / safe_relative(s.path)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(s.text or "", encoding="utf-8")
+            s.real = dest
+        return run_tests(sources, settings)
+
+
+def _first_issue(outcome: dict[str, Any]) -> str | None:
+    for issue in outcome.get("issues") or []:
+        issue = issue.to_dict() if hasattr(issue, "to_dict") else issue
+        return _trim(str(issue.get("message") or ""))
+    return None
+
+
+def _trim(message: str) -> str:
+    message = message.strip()
+    if len(message) > MAX_MESSAGE:
+        message = "…" + message[-MAX_MESSAGE:]
+    return message
+
+
+def _failures(outcome: dict[str, Any], inline: list[Check],
+              files: list[Check]) -> list[dict[str, str]]:
+    by_test = {f"test_{c.id.replace('-', '_')}": c for c in inline}
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for issue in outcome.get("issues") or []:
+        issue = issue.to_dict() if hasattr(issue, "to_dict") else issue
+        if issue.get("rule") not in ("test-failed",):
+            continue
+        message = str(issue.get("message") or "")
+        nodeid = message.split(" failed", 1)[0]
+        path, _, name = nodeid.partition("::")
+        name = name.split("[", 1)[0]
+        check = by_test.get(name) if path.endswith(CHECK_FILE) else next(
+            (c for c in files if str(c.path).endswith(path) or path.endswith(str(c.path))), None)
+        if check is None or (check.id in seen and check.kind != "test-file"):
+            continue
+        seen.add(check.id)
+        detail = message.split(": ", 1)[1] if ": " in message else message
+        out.append({"check": check.id, "source": check.source,
+                    "check_text": check.describe() if check.kind != "test-file" else nodeid,
+                    "message": _trim(detail)})
+    return out

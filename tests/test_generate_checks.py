@@ -1,0 +1,335 @@
+"""Guarded decoding, repair of cut-off answers, acceptance checks and the loop they drive.
+
+The stream guard, the repair and the check gathering are pure functions, tested directly.
+Checks run in the real validate sandbox. The loop is driven through the Ollama backend against
+the Ollama TEST DOUBLE (a script of answers; no Ollama server can run here); validation and
+the sandbox in the loop are the real ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dmc.generate import answer_tokens, generate, summary_line
+from dmc.generate.backends import Backend, ChatResult, OllamaBackend
+from dmc.generate.checks import CheckRun, from_text, gather, run
+from dmc.generate.code import CodeFile, extract_files
+from dmc.generate.guard import StreamGuard, repeated_tail
+from tests.support.servers import OllamaDouble
+
+LOOP_LINE = 'assert is_palindrome("Was it a car or a cat I saw?") == False\n'
+PALINDROME = ("def is_palindrome(s):\n    t = ''.join(c.lower() for c in s if c.isalnum())\n"
+              "    return t == t[::-1]\n")
+
+
+def feed_all(guard: StreamGuard, text: str, step: int = 5) -> str | None:
+    reason = None
+    for i in range(0, len(text), step):
+        reason = guard.feed(text[i:i + step])
+        if reason:
+            return reason
+    return reason
+
+
+# --- the stream guard ---------------------------------------------------------------------
+
+def test_guard_stops_a_line_that_keeps_repeating() -> None:
+    guard = StreamGuard()
+    text = "```python\n" + PALINDROME + "\n" + LOOP_LINE * 50
+    assert feed_all(guard, text) == "repetition"
+    # stopped after a handful of repeats, not after fifty
+    assert guard.text.count(LOOP_LINE.strip()) <= 5
+    assert repeated_tail(guard.text) == LOOP_LINE.strip()
+
+
+def test_guard_stops_a_repeated_block_of_lines() -> None:
+    block = "    print('checking the value')\n    value = compute(value)\n"
+    assert feed_all(StreamGuard(), "def f(value):\n" + block * 10) == "repetition"
+
+
+def test_guard_stops_a_phrase_repeated_inside_one_line() -> None:
+    assert feed_all(StreamGuard(), "x = '" + "abc, " * 400) == "repetition"
+
+
+def test_guard_lets_ordinary_code_through() -> None:
+    code = "\n".join(
+        [f"def handler_{i}(request):\n    if request is None:\n        return None\n"
+         f"    return {{'id': {i}, 'ok': True}}\n" for i in range(30)]
+        + ["}\n" * 6, "    pass\n" * 6])
+    guard = StreamGuard()
+    assert feed_all(guard, code) is None and guard.reason is None
+
+
+def test_guard_stops_when_the_one_block_asked_for_is_closed() -> None:
+    guard = StreamGuard(single_block=True, language="python")
+    text = "Here:\n```bash\npip install x\n```\n```python\n" + PALINDROME + "```\nUsage: ..."
+    assert feed_all(guard, text, step=3) == "complete"
+    assert "Usage" not in guard.text and guard.text.count("```") == 4
+    # with several files wanted, a closed block is not the end
+    assert feed_all(StreamGuard(), "```python\nx = 1\n```\nmore") is None
+
+
+# --- extraction and repair ---------------------------------------------------------------
+
+def test_an_unclosed_fence_never_reaches_code_and_a_loop_is_cut_back() -> None:
+    answer = ("File: pal.py\n```python\nFile: pal.py\n" + PALINDROME + "\n" + LOOP_LINE * 12
+              + 'assert is_palindrome("Was')
+    [f] = extract_files(answer, language="python", target_files=["pal.py"], cut_off="length")
+    assert "```" not in f.code and "File:" not in f.code
+    compile(f.code, "pal.py", "exec")
+    assert f.code.count(LOOP_LINE.strip()) <= 1
+    assert not f.truncated and f.repair and "cut off (length)" in f.repair
+
+
+def test_a_cut_off_function_is_dropped_back_to_the_last_complete_statement() -> None:
+    answer = "```python\ndef f():\n    return 1\n\n\ndef g(x):\n    if x:\n        return ("
+    [f] = extract_files(answer, language="python", cut_off="length")
+    assert f.code == "def f():\n    return 1\n"
+    assert not f.truncated and "dropped" in (f.repair or "")
+
+
+def test_an_answer_with_nothing_complete_stays_truncated() -> None:
+    [f] = extract_files("```python\ndef f(:\n", language="python", cut_off="length")
+    assert f.truncated and "```" not in f.code
+
+
+def test_template_tokens_and_file_lines_are_cleaned_from_closed_blocks() -> None:
+    [f] = extract_files("```python\n# File: a.py\nx = 1<|im_end|>\n```", language="python")
+    assert f.code == "x = 1\n"
+
+
+def test_answer_size_follows_the_task() -> None:
+    base = {"task": {"type": "feature_implementation", "description": "d",
+                     "complexity": "low", "target_files": ["a.py"]},
+            "generation": {"max_tokens": 2048}, "context": {}}
+    assert answer_tokens(base) == 768
+    high = {**base, "task": {**base["task"], "complexity": "high"}}
+    assert answer_tokens(high) == 2048  # never above the configured limit
+    edit = {**base, "context": {"existing_code": {"a.py": "x" * 3000}}}
+    assert answer_tokens(edit) == 3000 // 3 + 256  # room to rewrite what exists
+
+
+# --- gathering checks ---------------------------------------------------------------------
+
+def test_checks_from_asserts_doctests_and_prose() -> None:
+    text = ("Write square(x). For example square(3) == 9 and `square(-2)` returns 4.\n"
+            "assert square(0) == 0\n>>> square(5)\n25\n"
+            "It should be fast and is simple.")
+    checks = from_text(text, "request")
+    codes = [c.code for c in checks]
+    assert "assert square(0) == 0" in codes
+    assert "assert square(3) == 9" in codes and "assert square(-2) == 4" in codes
+    assert any(c.kind == "doctest" and ">>> square(5)" in c.code for c in checks)
+    assert len(checks) == 4 and all(c.source == "request" for c in checks)
+
+
+def test_no_checks_from_prose_without_examples() -> None:
+    assert from_text("add a DELETE /users/:id route that returns 204 and is fast", "r") == []
+
+
+def test_gather_takes_target_file_doctests_and_payload_tests() -> None:
+    payload = {"task": {"type": "feature_implementation", "description": "finish add",
+                        "target_files": ["m.py"],
+                        "tests": [{"path": "test_m.py", "code": "def test_x():\n    pass\n"}]},
+               "context": {"existing_code": {"m.py": 'def add(a, b):\n    """\n    >>> add(2, 3)'
+                                                     '\n    5\n    """\n'}}}
+    checks = gather(payload)
+    assert [c.source for c in checks] == ["target file", "payload"]
+
+
+# --- running checks in the sandbox --------------------------------------------------------
+
+def test_checks_pass_and_fail_with_the_assertion_shown() -> None:
+    checks = from_text("assert square(3) == 9\nassert square(2) == 4", "request")
+    good = run(checks, [CodeFile("sq.py", "def square(x):\n    return x * x\n", "python")])
+    assert (good.total, good.passed, good.failures) == (2, 2, [])
+    bad = run(checks, [CodeFile("sq.py", "def square(x):\n    return x + x\n", "python")])
+    assert (bad.total, bad.passed) == (2, 1)
+    [failure] = bad.failures
+    assert failure["check_text"] == "assert square(3) == 9" and "6" in failure["message"]
+
+
+def test_code_that_does_not_import_fails_every_check() -> None:
+    checks = from_text("assert f(1) == 1", "request")
+    result = run(checks, [CodeFile("m.py", "def f(:\n", "python")])
+    assert result.passed == 0 and result.failures
+
+
+def test_a_hanging_check_is_killed_at_its_limit() -> None:
+    checks = from_text("assert spin() == 1", "request")
+    code = "def spin():\n    while True:\n        pass\n"
+    result = run(checks, [CodeFile("m.py", code, "python")], timeout=3)
+    assert result.passed == 0 and result.seconds < 30
+    assert "3 s" in result.failures[0]["message"] or "killed" in result.failures[0]["message"]
+
+
+def test_a_test_file_that_does_not_parse_is_reported_not_crashed() -> None:
+    payload = {"task": {"type": "testing", "description": "x",
+                        "tests": [{"path": "test_bad.py", "code": "def test_(:\n"}]}}
+    result = run(gather(payload), [CodeFile("m.py", "x = 1\n", "python")])
+    assert result.errors and "does not parse" in result.errors[0]
+    assert isinstance(result, CheckRun) and result.passed == 0
+
+
+# --- the loop -----------------------------------------------------------------------------
+
+PAYLOAD: dict[str, Any] = {
+    "request_id": "r-2", "timestamp": "2026-11-29T00:00:00Z",
+    "task": {"type": "feature_implementation", "language": "python", "complexity": "low",
+             "description": "write square(x) in sq.py. assert square(3) == 9",
+             "target_files": ["sq.py"]},
+    "context": {}, "requirements": {}, "style": {},
+    "quality_criteria": {"max_complexity": 10, "security_scan": True, "type_check": True},
+    "generation": {"max_tokens": 400, "max_iterations": 3},
+}
+WRONG = '```python\n"""Squares."""\n\n\ndef square(x: int) -> int:\n    """Square."""\n' \
+        '    return x + x\n```\n'
+RIGHT = WRONG.replace("x + x", "x * x")
+
+
+def run_script(answers: list[str], payload: dict[str, Any] | None = None
+               ) -> tuple[dict[str, Any], OllamaDouble, list[dict[str, Any]]]:
+    double = OllamaDouble(answers)
+    events: list[dict[str, Any]] = []
+    try:
+        response = generate(payload or PAYLOAD,
+                            OllamaBackend(double.url, "qwen2.5-coder", timeout=30),
+                            on_event=events.append)
+    finally:
+        double.stop()
+    return response, double, events
+
+
+def test_a_failing_example_drives_refinement_until_it_passes() -> None:
+    response, double, events = run_script([WRONG, RIGHT])
+    assert response["status"] == "success"
+    passes = response["metadata"]["iterations"]
+    assert [p["checks"] for p in passes] == [{"run": 1, "passed": 0}, {"run": 1, "passed": 1}]
+    assert [p["kept"] for p in passes] == [False, True]
+    feedback = double.requests[1]["messages"][-1]["content"]
+    assert "assert square(3) == 9" in feedback and "6" in feedback
+    assert "x + x" in double.requests[1]["messages"][-2]["content"]  # the kept code
+    assert any(e["event"] == "checks" for e in events)
+    assert summary_line(response) == "2 passes: 0/1 → 1/1 checks, success"
+    assert response["checks"]["sources"] == ["request"]
+
+
+def test_linter_clean_but_wrong_code_is_never_success() -> None:
+    response, _, _ = run_script([WRONG, WRONG, WRONG])
+    assert response["status"] == "partial"
+    assert "acceptance check" in response["reason"]
+    assert response["validation"]["passed"] is True  # linters saw nothing wrong
+    assert response["validation"]["iterations"] == 2  # the same code twice: no progress
+
+
+def test_a_looping_answer_is_stopped_and_the_next_prompt_says_so() -> None:
+    looping = "```python\n" + RIGHT.split("\n", 1)[1].rsplit("```", 1)[0] + LOOP_LINE * 200
+    response, double, _ = run_script([looping, RIGHT])
+    first = response["metadata"]["iterations"][0]
+    assert first["finish_reason"] == "repetition" and first["tokens"] < 200
+    assert "```" not in response["code"]
+    if len(double.requests) > 1:
+        assert "repeating" in double.requests[1]["messages"][-1]["content"]
+    assert response["status"] == "success"
+
+
+class _InterruptingBackend(Backend):
+    """TEST DOUBLE backend: answers once, then behaves as if the user pressed Ctrl-C."""
+
+    kind = "double"
+    model = "interrupt"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def chat(self, messages: Any, *, max_tokens: int, temperature: float, top_p: float,
+             on_token: Any = None, stop: Any = None) -> ChatResult:
+        self.calls += 1
+        if self.calls > 1:
+            raise KeyboardInterrupt
+        return ChatResult(WRONG, 10, 20, self.model, 0.1)
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True}
+
+
+def test_ctrl_c_returns_the_best_pass_so_far() -> None:
+    response = generate(PAYLOAD, _InterruptingBackend())
+    assert response["metadata"]["interrupted"] is True
+    assert response["status"] == "partial" and "x + x" in response["code"]
+
+
+@pytest.mark.parametrize("answers, status", [(["no code here, sorry"] * 3, "error")])
+def test_no_code_is_an_error_with_a_reason(answers: list[str], status: str) -> None:
+    response, _, _ = run_script(answers)
+    assert response["status"] == status and response["reason"]
+
+
+# --- backends' repetition controls, and the agent ----------------------------------------
+
+def test_repetition_controls_and_stop_sequences_reach_ollama() -> None:
+    from dmc.generate.backends import make_backend
+
+    double = OllamaDouble(RIGHT)
+    try:
+        backend = make_backend(kind="ollama", server=f"ollama:{double.url}",
+                               model="qwen2.5-coder", timeout=10, connect_timeout=2,
+                               context_window=4096, repeat_penalty=1.1)
+        result = backend.chat([{"role": "user", "content": "x"}], max_tokens=50,
+                              temperature=0, top_p=1, stop=["<|im_end|>"])
+    finally:
+        double.stop()
+    options = double.requests[0]["options"]
+    assert options["repeat_penalty"] == 1.1 and options["stop"] == ["<|im_end|>"]
+    assert result.finish_reason in ("stop", "length")
+
+
+def agent_payload(dmc: Any) -> bytes:
+    res = dmc("optimize", "write square(x) in sq.py. assert square(3) == 9")
+    assert res.code == 0, res.stderr
+    return res.stdout
+
+
+def test_agent_and_local_give_the_same_result_and_the_agent_streams_checks(
+        dmc: Any, isolated_env: dict[str, str]) -> None:
+    import httpx
+    import orjson
+
+    from tests.support.servers import AgentProcess
+
+    payload = agent_payload(dmc)
+    local_double = OllamaDouble([WRONG, RIGHT])
+    try:
+        local = dmc("generate", "--local", "--backend", "ollama", "--set",
+                    f"generation.server=ollama:{local_double.url}", "--model", "qwen2.5-coder",
+                    stdin=payload)
+    finally:
+        local_double.stop()
+    assert local.code == 0, local.stderr
+    assert "1 pass" not in local.stderr and "0/1 → 1/1 checks" in local.stderr
+
+    agent_double = OllamaDouble([WRONG, RIGHT])
+    env = dict(isolated_env, DMC_AGENT_TOKEN="t-123")
+    agent = AgentProcess("--backend", "ollama", "--model", "qwen2.5-coder", "--set",
+                         f"generation.server=ollama:{agent_double.url}", env=env)
+    events: list[dict[str, Any]] = []
+    try:
+        agent.wait()
+        body = orjson.loads(payload)["payload"]
+        body["generation"]["max_iterations"] = 3
+        with httpx.stream("POST", f"{agent.url}/v1/generate", content=orjson.dumps(body),
+                          headers={"authorization": "Bearer t-123"}, timeout=120) as resp:
+            events = [orjson.loads(line) for line in resp.iter_lines() if line.strip()]
+    finally:
+        agent.stop()
+        agent_double.stop()
+    checks = [e for e in events if e.get("event") == "checks"]
+    assert [(c["run"], c["passed"]) for c in checks] == [(1, 0), (1, 1)]
+    remote = events[-1]["response"]
+    local_result = local.doc["result"]
+    assert remote["status"] == local_result["status"] == "success"
+    assert remote["code"] == local_result["code"]
+    assert [p["checks"] for p in remote["metadata"]["iterations"]] == \
+        [p["checks"] for p in local_result["metadata"]["iterations"]]
