@@ -105,8 +105,10 @@ def test_answer_size_follows_the_task() -> None:
                      "complexity": "low", "target_files": ["a.py"]},
             "generation": {"max_tokens": 2048}, "context": {}}
     assert answer_tokens(base) == 768
-    high = {**base, "task": {**base["task"], "complexity": "high"}}
+    high = {**base, "task": {**base["task"], "complexity": "high", "description": "d" * 500}}
     assert answer_tokens(high) == 2048  # never above the configured limit
+    brief = {**high, "task": {**high["task"], "description": "write is_even(n)"}}
+    assert answer_tokens(brief) == 768  # one new piece of code, said briefly
     edit = {**base, "context": {"existing_code": {"a.py": "x" * 3000}}}
     assert answer_tokens(edit) == 3000 // 3 + 256  # room to rewrite what exists
 
