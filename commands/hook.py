@@ -1,4 +1,5 @@
-"""``dmc hook``: a plain git pre-commit hook that runs ``dmc validate --staged``.
+"""``dmc hook``: a plain git pre-commit hook that runs ``dmc validate --staged``, which
+checks the staged content (the git index), not the working tree.
 
 For the pre-commit framework, use the hook definition in ``.pre-commit-hooks.yaml`` instead.
 """
@@ -62,8 +63,10 @@ def install(
     except DmcError as exc:
         fail("hook", exc)
     hook.parent.mkdir(parents=True, exist_ok=True)
+    # --staged reads the index (what the commit will hold); the text view lists the issues
+    # (git shows a hook's output on the terminal) without colour codes in logs
     hook.write_text(f"#!/bin/sh\n{MARKER}\nexec {_dmc_command()} validate --staged "
-                    f"--fail-on {fail_on} >/dev/null\n", encoding="utf-8")
+                    f"--fail-on {fail_on} --format text\n", encoding="utf-8")
     hook.chmod(0o755)
     sys.stdout.buffer.write(dumps({"installed": str(hook)}))
 

@@ -72,23 +72,39 @@ def table(title: str, rows: Sequence[Sequence[str]], headers: Sequence[str]) -> 
     Console(stderr=True).print(tbl)
 
 
+#: Stages whose human view already went to stdout (``dmc validate --format text``): the
+#: terminal view on stderr would repeat it.
+_ON_STDOUT: set[str] = set()
+
+
+def shown_on_stdout(stage: str) -> None:
+    """Say that ``stage`` writes its human view on stdout, so :func:`summary` stays quiet."""
+    _ON_STDOUT.add(stage)
+
+
 def summary(stage: str, doc: dict[str, Any]) -> None:
     """Rich view of a stage's own key, when stderr is a terminal."""
-    if not stderr_is_tty() or _quiet():
+    if not stderr_is_tty() or _quiet() or stage in _ON_STDOUT:
         return
     value = doc.get(stage_key(stage))
     if not isinstance(value, dict):
         return
-    if stage == "validate":
-        _issues_table(value)
+    view = _VIEWS.get(stage)
+    if view is not None:
+        view(value)
         return
     rows = [(k, _short(v)) for k, v in value.items()]
     table(f"dmc {stage}", rows, ("field", "value"))
 
 
+#: The document key each stage owns (the pipe contract's STAGE_KEYS, by stage name).
+STAGE_KEYS = {"extract": "extraction", "retrieve": "context", "optimize": "payload",
+              "generate": "result", "validate": "validation"}
+
+
 def stage_key(stage: str) -> str:
     """The document key a stage owns."""
-    return {"extract": "extraction"}.get(stage, stage)
+    return STAGE_KEYS.get(stage, stage)
 
 
 def _short(value: Any, width: int = 90) -> str:
@@ -96,13 +112,60 @@ def _short(value: Any, width: int = 90) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _issues_table(validation: dict[str, Any]) -> None:
-    rows = [(f"{i['path']}:{i['line']}:{i.get('column', 0) + 1}", i["severity"],
-             f"{i['tool']}/{i['rule']}", _short(i["message"], 70))
-            for i in validation.get("issues", [])]
-    counts = validation.get("counts", {})
-    verdict = "passed" if validation.get("passed") else "FAILED"
-    title = (f"dmc validate: {verdict} — {counts.get('error', 0)} errors, "
-             f"{counts.get('warning', 0)} warnings, {counts.get('info', 0)} info "
-             f"(fail on {validation.get('fail_on', 'error')})")
-    table(title, rows, ("where", "severity", "rule", "message"))
+def _issues_view(validation: dict[str, Any]) -> None:
+    """validate: the issues grouped by file, as ``dmc validate --format text`` prints them."""
+    from dmc.validate.report import text
+
+    colour = color_enabled()
+    for line in text(validation, colour=colour).rstrip("\n").split("\n"):
+        _emit(line)
+
+
+def _chunks_view(context: dict[str, Any]) -> None:
+    """retrieve: one row per chunk, with where it is and why it matched."""
+    rows = []
+    for n, c in enumerate(context.get("chunks", []), start=1):
+        why = ", ".join(f"{k} #{v.get('rank')}" if isinstance(v, dict) else str(k)
+                        for k, v in (c.get("why") or {}).items())
+        rows.append((str(n), f"{c.get('path')}:{c.get('start_line')}-{c.get('end_line')}",
+                     str(c.get("symbol") or c.get("kind") or ""),
+                     f"{c.get('score', 0):.4f}", _short(why, 50)))
+    info = context.get("retrieval", {})
+    table(f"dmc retrieve: {len(rows)} chunk(s), mode {info.get('mode', '?')}", rows,
+          ("#", "where", "symbol", "score", "why"))
+
+
+def _payload_view(payload: dict[str, Any]) -> None:
+    """optimize: what goes to the desktop, how much of the budget, what was left out."""
+    m = payload.get("metrics", {})
+    sent = m.get("items_sent", {})
+    task = payload.get("task", {})
+    rows = [("task", _short(str(task.get("description") or task.get("type") or ""), 70)),
+            ("context tokens", f"{m.get('context_tokens', '?')} of {m.get('budget_tokens', '?')}"
+                               f" ({m.get('token_counter', '?')})"),
+            ("chunks", f"{m.get('chunks_in', 0)} in: {sent.get('full', 0)} full, "
+                       f"{sent.get('compressed', 0)} compressed, {sent.get('cut', 0)} cut, "
+                       f"{len(m.get('dropped', []))} dropped"),
+            ("secrets redacted", ", ".join(sorted({r.get("kind", "?") for r in
+                                                   m.get("redactions", [])})) or "none"),
+            ("payload size", f"{m.get('bytes', '?')} bytes")]
+    table("dmc optimize", rows, ("field", "value"))
+
+
+def _result_view(result: dict[str, Any]) -> None:
+    """generate: the files written, and whether validation passed after how many passes."""
+    v = result.get("validation", {})
+    counts = v.get("counts", {})
+    meta = result.get("metadata", {})
+    rows = [("validation", f"{'passed' if v.get('passed') else 'failed'} after "
+                           f"{v.get('iterations', '?')} pass(es): {counts.get('error', 0)} "
+                           f"error(s), {counts.get('warning', 0)} warning(s)"),
+            ("model", f"{meta.get('model_used', '?')}, {meta.get('generation_time', '?')} s")]
+    rows += [("file", f"{f.get('path')} ({f.get('language')}, "
+                      f"{len(str(f.get('code', '')).splitlines())} lines)")
+             for f in result.get("files", [])]
+    table(f"dmc generate: {result.get('status', '?')}", rows, ("field", "value"))
+
+
+_VIEWS: dict[str, Any] = {"validate": _issues_view, "retrieve": _chunks_view,
+                          "optimize": _payload_view, "generate": _result_view}

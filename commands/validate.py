@@ -23,18 +23,27 @@ def main(
     language: str = typer.Option(None, "--language", "-l",
                                  help="Language of raw code on stdin (python, javascript, "
                                       "typescript, ...)."),
-    output_format: str = typer.Option("json", "--format", "-f",
-                                      help="json (the document) or sarif (SARIF 2.1.0 for "
-                                           "code scanning)."),
+    output_format: str = typer.Option(None, "--format", "-f", metavar="FORMAT",
+                                      help="text (issues grouped by file, for people), json "
+                                           "(the document), sarif (SARIF 2.1.0 for code "
+                                           "scanning) or github (GitHub Actions annotations)."
+                                           " Default: text when stdout is a terminal, else "
+                                           "json."),
     fail_on: str = typer.Option(None, "--fail-on",
                                 help="Lowest severity that fails: error, warning or info "
                                      "[config: validation.fail_on]."),
     staged: bool = typer.Option(False, "--staged",
-                                help="Check the files staged in git (hook mode)."),
+                                help="Check what the next commit will contain: the staged "
+                                     "content of added, modified and renamed files under "
+                                     "the current folder, read from the git index (hook "
+                                     "mode)."),
     run_tests: bool = typer.Option(False, "--run-tests",
                                    help="Run the pytest tests among the files in a sandbox "
-                                        "(temp dir, no network, time and memory limits), "
-                                        "with coverage."),
+                                        "(a scratch folder; bubblewrap: no network, file "
+                                        "system read-only outside it; else unshare -rn: no "
+                                        "network; time and memory limits), with coverage. "
+                                        "tests.isolation in the result names what was in "
+                                        "force."),
     min_coverage: float = typer.Option(None, "--min-coverage", min=0, max=100,
                                        help="Coverage (percent) the tests must reach "
                                             "[payload: quality_criteria.min_test_coverage]."),
@@ -51,16 +60,43 @@ def main(
 ) -> None:
     """Check code with syntax, pylint, bandit, mypy, ESLint and custom rules.
 
-    Inputs: file paths (what pre-commit and git diff pass), a document from dmc generate
-    (result.code, or result.files for several files), or raw code on stdin with --language.
-    Every tool runs once over all files, tools in parallel, and results are cached by file
-    content, tool version and settings, so unchanged files cost nothing.
+    Inputs: file paths (what pre-commit and git diff pass), --staged (the git index, for
+    hooks), a document from dmc generate (result.code, or result.files for several files),
+    or raw code on stdin with --language. Every tool runs once over all files, tools in
+    parallel.
 
-    Writes the document with a `validation` key ({passed, issues, counts, tools}) or, with
-    --format sarif, a SARIF 2.1.0 log. Exits 1 when an issue at or above --fail-on exists.
+    With --staged the staged content is checked, not the working tree: each staged file is
+    read from the git index (GIT_INDEX_FILE is honoured) into a private folder, together
+    with the index versions of the project modules it imports, its package __init__ files
+    and the tool configuration files, and checked there. Issues name the paths as git
+    shows them relative to the current folder (a renamed file under its new name). Deleted
+    files are not checked.
+
+    Cache: .dmc/cache/validate.sqlite in the repository (else ~/.cache/dmc), one entry per
+    tool and file. An entry is reused only when all of these are unchanged: the tool and
+    its version; dmc's settings for it (--fail-on does not matter, complexity limit and
+    custom rules do); the file's path and content (SHA-256); the tool configuration files
+    in the working folder and the repository root (pyproject.toml, setup.cfg, tox.ini,
+    mypy.ini, .mypy.ini, pylintrc, .pylintrc, .bandit, package.json, tsconfig.json; ESLint's
+    own config file); and, for mypy and pylint, which read the modules a file imports:
+    the content of every project module the file imports, directly or through other project
+    modules (found as the checkers find them: a .py/.pyi file or package __init__ under the
+    file's package root or the working folder), the names of imports that are not project
+    files (so a module created later invalidates the entry), the Python version and the
+    installed distributions. Files with syntax errors are cached for the syntax check only.
+    mypy also keeps its own incremental cache in .dmc/cache/mypy, keyed by mypy on module
+    content; when it replays a module's errors under the path of an earlier run (the same
+    module in another folder), dmc checks that group again without it. --no-cache ignores
+    both; deleting .dmc/cache never changes a result, only the time it takes.
+
+    Writes the document with a `validation` key ({passed, issues, counts, tools}), or a
+    view of it chosen by --format. Exits 1 when an issue at or above --fail-on exists.
     """
-    if output_format not in ("json", "sarif"):
-        fail("validate", DmcError(f"--format must be json or sarif, not {output_format!r}"))
+    if output_format is None:
+        output_format = "text" if _stdout_is_tty() else "json"
+    if output_format not in FORMATS:
+        fail("validate", DmcError(f"--format must be one of {', '.join(FORMATS)}, not "
+                                  f"{output_format!r}"))
     cfg = load_config("validate", repo=repo, sets=sets,
                       flags={"validation.fail_on": fail_on})
     try:
@@ -78,42 +114,47 @@ def main(
 
         return validate(sources, settings)
 
+    listed_on_stdout = output_format in ("text", "github")
+
     def transform(doc: Document) -> Document:
         sources, settings = _from_document(doc, base, language)
         out = dict(doc)
         out["validation"] = check(sources, settings)
-        _tell(out["validation"])
+        _tell(out["validation"], listed_on_stdout)
         return out
 
     def verdict(doc: Document) -> Exit:
         return Exit.OK if doc["validation"]["passed"] else Exit.BLOCKING
 
-    render = None
-    if output_format == "sarif":
-        from dmc.validate.sarif import to_sarif
+    render = _renderer(output_format, pretty)
+    if listed_on_stdout:
+        ui.shown_on_stdout("validate")
 
-        def render(doc: Document) -> bytes:
-            return dumps(to_sarif(doc["validation"]), pretty=pretty)
-
+    if staged and files:
+        fail("validate", DmcError("--staged checks the git index: give it no file names"))
     if files or staged:
         try:
-            paths = _staged(cfg.repo) if staged else _expand(files)
+            paths = [] if staged else _expand(files)
         except DmcError as exc:
             fail("validate", exc)
-        doc = new_document("validate " + " ".join(paths[:20]))
+        doc = new_document("validate --staged" if staged else
+                           "validate " + " ".join(paths[:20]))
         doc["input"]["files"] = paths
 
         def file_transform(d: Document) -> Document:
             from dmc.validate import Source
 
             out = dict(d)
-            if not paths:
-                out["validation"] = {"passed": True, "issues": [], "counts": {"error": 0,
-                                     "warning": 0, "info": 0}, "tools": {}, "files": [],
-                                     "notes": ["no files to check"], "fail_on": base.fail_on}
-                return out
-            out["validation"] = check([Source(p, real=Path(p)) for p in paths], base)
-            _tell(out["validation"])
+            if staged:
+                out["validation"] = _check_staged(base, check)
+                out["input"] = {**out["input"],
+                                "files": [f["path"] for f in out["validation"]["files"]]}
+            elif not paths:
+                out["validation"] = _nothing(base.fail_on)
+            else:
+                out["validation"] = check([Source(p, real=Path(os.path.abspath(p)))
+                                           for p in paths], base)
+            _tell(out["validation"], listed_on_stdout)
             return out
 
         import io
@@ -146,7 +187,77 @@ def _remote(sources: list[Any], settings: Any, cfg: Any) -> dict[str, Any]:
         client.close()
 
 
-def _tell(validation: dict[str, Any]) -> None:
+FORMATS = ("text", "json", "sarif", "github")
+
+
+def _stdout_is_tty() -> bool:
+    import sys
+
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _colour(stream: Any) -> bool:
+    """Colour for people: off with NO_COLOR (any value), on with FORCE_COLOR, else a tty."""
+    if "NO_COLOR" in os.environ:
+        return False
+    if os.environ.get("FORCE_COLOR", "") not in ("", "0"):
+        return True
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _renderer(output_format: str, pretty: bool) -> Any:
+    """What replaces the JSON document on stdout (None: the document itself)."""
+    if output_format == "sarif":
+        from dmc.validate.sarif import to_sarif
+
+        return lambda doc: dumps(to_sarif(doc["validation"]), pretty=pretty)
+    if output_format == "text":
+        import sys
+
+        from dmc.validate import report
+
+        colour = _colour(sys.stdout)
+        return lambda doc: report.text(doc["validation"], colour=colour).encode()
+    if output_format == "github":
+        from dmc.validate import report
+
+        return lambda doc: report.github(doc["validation"]).encode()
+    return None
+
+
+def _nothing(fail_on: str, note: str = "no files to check") -> dict[str, Any]:
+    return {"passed": True, "issues": [], "counts": {"error": 0, "warning": 0, "info": 0},
+            "tools": {}, "files": [], "skipped": [], "notes": [note], "fail_on": fail_on}
+
+
+def _check_staged(base: Any, check: Any) -> dict[str, Any]:
+    """Validate the index content of the staged files (see the command's help)."""
+    from dataclasses import replace
+
+    from dmc.validate import Source
+    from dmc.validate.languages import EXTENSIONS
+    from dmc.validate.staged import StagedSnapshot
+
+    with StagedSnapshot(Path.cwd()) as snap:
+        chosen = [f for f in snap.files
+                  if os.path.splitext(f.repo_path)[1].lower() in EXTENSIONS]
+        if not chosen:
+            return _nothing(base.fail_on, "no staged files to check")
+        sources = [Source(f.path, real=snap.real(f)) for f in chosen]
+        result: dict[str, Any] = check(sources, replace(base, cwd=snap.cwd))
+    result["staged"] = {"source": "git index", "files": len(chosen),
+                        "renamed": {f.path: f.renamed_from for f in chosen if f.renamed_from},
+                        "context_files_written": snap.written - len(chosen)}
+    return result
+
+
+def _tell(validation: dict[str, Any], listed_on_stdout: bool = False) -> None:
     """Notes, tool warnings, and (off a terminal) the blocking issues, one line each."""
     from dmc.validate.issues import at_least
 
@@ -155,8 +266,8 @@ def _tell(validation: dict[str, Any]) -> None:
     for name, tool in validation["tools"].items():
         if tool.get("status") in ("missing", "failed") and tool.get("note"):
             ui.warn("validate", f"{name}: {tool['note']}")
-    if validation["passed"] or ui.stderr_is_tty():
-        return  # on a terminal the table shows every issue
+    if validation["passed"] or listed_on_stdout or ui.stderr_is_tty():
+        return  # the text view, the annotations or the terminal view list every issue
     blocking = [i for i in validation["issues"]
                 if at_least(i["severity"], validation["fail_on"])]
     for i in blocking[:50]:
@@ -273,22 +384,3 @@ def _expand(files: list[Path]) -> list[str]:
         else:
             raise DmcError(f"no such file: {f}")
     return list(dict.fromkeys(out))
-
-
-def _staged(repo: Path | None) -> list[str]:
-    """Files added, copied, modified or renamed in the index, relative to the cwd."""
-    import subprocess
-
-    from dmc.validate.languages import EXTENSIONS
-
-    if repo is None:
-        raise DmcError("--staged needs a git repository")
-    try:
-        proc = subprocess.run(["git", "diff", "--cached", "--name-only", "--diff-filter=ACMR",
-                               "-z", "--relative"], capture_output=True, timeout=30,
-                              check=True)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise DmcError(f"cannot list staged files: {exc}", Exit.UNAVAILABLE) from None
-    names = [n for n in proc.stdout.decode("utf-8", "replace").split("\x00") if n]
-    return [n for n in names if os.path.splitext(n)[1].lower() in EXTENSIONS
-            and os.path.isfile(n)]

@@ -174,9 +174,10 @@ def _run(sources: list[Source], settings: Settings, cwd: Path) -> dict[str, Any]
     store = cache_mod.ResultCache(settings.cache_path)
     tools: dict[str, dict[str, Any]] = {}
     notes: list[str] = [store.warning] if store.warning else []
+    context = _config_digest(cwd, settings.repo)
     try:
         syntax = SyntaxCheck()
-        issues = _run_check(syntax, targets, opts, store, tools)
+        issues = _run_check(syntax, targets, opts, store, tools, context, {})
         broken = {i.path for i in issues if i.severity == "error"}
         clean = [t for t in targets if t.path not in broken]
         others = _tool_checks(settings)
@@ -203,9 +204,13 @@ def _run(sources: list[Source], settings: Settings, cwd: Path) -> dict[str, Any]
         if broken:
             notes.append("files with syntax errors were not linted: " +
                          ", ".join(sorted(broken)[:5]))
+        imports: dict[str, str] = {}
+        if any(c.reads_imports for c in runnable):
+            imports = _import_digests([t for t in clean if t.language == "python"], cwd, store)
         with ThreadPoolExecutor(max_workers=max(1, min(len(runnable), 4))) as pool:
             futures = [pool.submit(_run_check, c, [t for t in clean if t.language in c.languages],
-                                   opts, store, tools) for c in runnable]
+                                   opts, store, tools, context,
+                                   imports if c.reads_imports else {}) for c in runnable]
             for fut in futures:
                 issues.extend(fut.result())
         for t in targets:
@@ -228,14 +233,88 @@ def _run(sources: list[Source], settings: Settings, cwd: Path) -> dict[str, Any]
     }
 
 
+#: Files in the working folder (and the repository root) that change what a tool reports:
+#: their contents are part of every cache key.
+CONFIG_FILES = ("pyproject.toml", "setup.cfg", "tox.ini", "mypy.ini", ".mypy.ini", "pylintrc",
+                ".pylintrc", ".bandit", "package.json", "tsconfig.json")
+
+
+def _config_digest(cwd: Path, repo: Path | None) -> str:
+    """One hash over the tool configuration files the checks may read."""
+    h = hashlib.sha256()
+    for folder in dict.fromkeys(p for p in (cwd, repo) if p is not None):
+        for name in CONFIG_FILES:
+            try:
+                data = (folder / name).read_bytes()
+            except OSError:
+                continue
+            h.update(f"{folder}/{name}\x00".encode("utf-8", "surrogatepass"))
+            h.update(hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+def _environment_digest() -> str:
+    """The Python version and the installed distributions mypy and pylint can import."""
+    import sys
+
+    h = hashlib.sha256(sys.version.encode())
+    for entry in sys.path:
+        if not entry.endswith(("site-packages", "dist-packages")):
+            continue
+        try:
+            names = sorted(os.listdir(entry))
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith((".dist-info", ".egg-info", ".pth")):
+                h.update(name.encode("utf-8", "surrogatepass") + b"\x00")
+    return h.hexdigest()
+
+
+def _read_or_none(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        return None
+
+
+def _import_digests(targets: list[Target], cwd: Path,
+                    store: cache_mod.ResultCache) -> dict[str, str]:
+    """Per Python target: a hash of every project module it imports, transitively.
+
+    Keyed into mypy's and pylint's cache entries, so changing a callee re-checks its callers.
+    """
+    from dmc.validate.deps import Graph
+
+    if not targets:
+        return {}
+    base = os.path.abspath(cwd)
+    graph = Graph(os.path.isfile, _read_or_none, extra_roots=[base],
+                  known_imports=store.get_imports,
+                  label=lambda p: os.path.relpath(p, base))
+    env = _environment_digest()
+    out = {t.path: hashlib.sha256((env + graph.digest(os.path.abspath(
+        os.path.join(base, t.real)))).encode()).hexdigest() for t in targets}
+    store.put_imports(graph.new_imports)
+    return out
+
+
 def _run_check(check: Check, targets: list[Target], opts: Options,
-               store: cache_mod.ResultCache, tools: dict[str, dict[str, Any]]) -> list[Issue]:
-    """Serve what the cache has, run the tool once over the rest, remember the answers."""
+               store: cache_mod.ResultCache, tools: dict[str, dict[str, Any]],
+               context: str = "", imports: dict[str, str] | None = None) -> list[Issue]:
+    """Serve what the cache has, run the tool once over the rest, remember the answers.
+
+    ``context`` (the project's tool configuration) and ``imports`` (per file, what it
+    imports) are part of each key, so a hit means the tool would answer the same.
+    """
     if not targets:
         return []
+    imports = imports or {}
     version = check.version() or "?"
-    settings = check.settings(opts)
-    keys = {t.path: cache_mod.key(check.name, version, settings, t.path, t.digest)
+    settings = check.settings(opts) + "\x00" + context
+    keys = {t.path: cache_mod.key(check.name, version, settings, t.path,
+                                  t.digest + ":" + imports.get(t.path, ""))
             for t in targets}
     cached = store.get_many(list(keys.values()))
     missing = [t for t in targets if keys[t.path] not in cached]

@@ -1,8 +1,15 @@
-"""Result cache: issues per (tool, tool version, settings, path, file content).
+"""Result cache: issues per (tool, tool version, settings, path, file content, what else
+the tool read).
 
 An unchanged file costs a hash and a look-up, so a pre-commit hook re-run on the same tree
-runs no tool at all. Stored in SQLite (WAL, so parallel hooks and editors can share it); it
-is only a cache, so a damaged file is thrown away and rebuilt rather than reported.
+runs no tool at all. "Unchanged" covers everything the tool's answer depends on: for mypy
+and pylint that includes every project module the file imports, transitively (see
+:mod:`dmc.validate.deps`), the installed packages and the project's tool configuration; the
+runner folds those into the key. A cache may make the gate faster, never different.
+
+Stored in SQLite (WAL, so parallel hooks and editors can share it); it is only a cache, so a
+damaged file is thrown away and rebuilt rather than reported. A second table remembers the
+module names each file content imports, so a warm run parses nothing.
 """
 
 from __future__ import annotations
@@ -61,8 +68,38 @@ class ResultCache:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, issues BLOB "
                    "NOT NULL, used REAL NOT NULL)")
+        db.execute("CREATE TABLE IF NOT EXISTS imports (key TEXT PRIMARY KEY, modules BLOB "
+                   "NOT NULL)")
         db.execute("SELECT count(*) FROM results").fetchone()
         return db
+
+    def get_imports(self, key: str) -> list[str] | None:
+        """The module names a file content imports, if remembered."""
+        if self.db is None:
+            return None
+        try:
+            row = self.db.execute("SELECT modules FROM imports WHERE key = ?", (key,)).fetchone()
+            return list(orjson.loads(row[0])) if row else None
+        except (sqlite3.DatabaseError, orjson.JSONDecodeError, TypeError):
+            return None
+
+    def put_imports(self, items: dict[str, list[str]]) -> None:
+        """Remember parsed imports; the table is bounded like the results."""
+        if self.db is None or not items:
+            return
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO imports VALUES (?, ?)",
+                                [(k, orjson.dumps(v)) for k, v in items.items()])
+            (n,) = self.db.execute("SELECT count(*) FROM imports").fetchone()
+            if n > MAX_ROWS:
+                self.db.execute("DELETE FROM imports")  # rebuilt by parsing on the next run
+            self.db.execute("COMMIT")
+        except sqlite3.DatabaseError:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.DatabaseError:
+                pass
 
     def get_many(self, keys: list[str]) -> dict[str, list[Issue]]:
         """Cached issues for the keys that are present."""

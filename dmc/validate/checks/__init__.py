@@ -52,6 +52,9 @@ class Check:
     languages: frozenset[str] = frozenset()
     package: str | None = None  # the Python distribution that provides the tool
     install_hint: str = ""
+    #: True when the tool reads the modules a file imports (mypy, pylint): its cached result
+    #: is then keyed on those modules and the installed packages too, not only on the file
+    reads_imports: bool = False
 
     def enabled(self, opts: Options) -> bool:
         """Whether configuration asks for this check."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from dmc.validate.checks import (
     Check,
@@ -30,6 +31,7 @@ class PylintCheck(Check):
     name = "pylint"
     languages = frozenset({"python"})
     package = "pylint"
+    reads_imports = True  # no-member, no-value-for-parameter, ... look into imported modules
     install_hint = "pip install pylint"
 
     def enabled(self, opts: Options) -> bool:
@@ -107,6 +109,7 @@ class MypyCheck(Check):
     name = "mypy"
     languages = frozenset({"python"})
     package = "mypy"
+    reads_imports = True
     install_hint = "pip install mypy"
 
     def enabled(self, opts: Options) -> bool:
@@ -133,17 +136,21 @@ class MypyCheck(Check):
         out: dict[str, list[Issue]] = {}
         table = by_real_path(targets)
         for group in groups:
-            proc = run_tool([*args, *[t.real for t in group]], opts.cwd, opts.timeout)
-            if proc.returncode not in (0, 1):
-                raise ToolFailed(f"mypy failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
-            for line in proc.stdout.splitlines():
-                try:
-                    m = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
+            messages = self._messages([*args, *[t.real for t in group]], opts)
+            if opts.cache_dir is not None and any(
+                    find_target(table, opts.cwd, m.get("file", "")) is None for m in messages):
+                # mypy's incremental cache replays a module's errors under the path it had
+                # when cached (same module name and content, another folder: a temporary
+                # copy, a staged snapshot). With --follow-imports=silent every error belongs
+                # to a file we passed, so a foreign path means replayed errors: check again
+                # without the cache rather than lose them.
+                no_cache = list(args)
+                no_cache[no_cache.index("--cache-dir") + 1] = "/dev/null"
+                messages = self._messages([*no_cache, *[t.real for t in group]], opts)
+            for m in messages:
                 target = find_target(table, opts.cwd, m.get("file", ""))
                 if target is None:
-                    continue
+                    raise ToolFailed(f"mypy reported a file it was not given: {m.get('file')}")
                 severity = "error" if m.get("severity") == "error" else "info"
                 column = max(int(m.get("column") or 0), 0)
                 out.setdefault(target.path, []).append(Issue(
@@ -152,3 +159,18 @@ class MypyCheck(Check):
                     end_line=m.get("end_line"), end_column=m.get("end_column"),
                     fix=m.get("hint")))
         return out
+
+    @staticmethod
+    def _messages(args: list[str], opts: Options) -> list[dict[str, Any]]:
+        proc = run_tool(args, opts.cwd, opts.timeout)
+        if proc.returncode not in (0, 1):
+            raise ToolFailed(f"mypy failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+        messages = []
+        for line in proc.stdout.splitlines():
+            try:
+                m = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(m, dict):
+                messages.append(m)
+        return messages
