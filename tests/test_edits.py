@@ -461,6 +461,78 @@ def test_parse_then_apply_a_realistic_answer_end_to_end() -> None:
     assert [r.end - r.start + 1 for r in res.changed_new] == [5]
 
 
+# Two answers the packaged Qwen2.5-Coder 1.5B gave (demo app, "add a DELETE /users/:id route
+# ... that returns 204"), abridged: some code lines left out, but the markers, fences, paths
+# and prose as the model wrote them. It put the whole new file under SEARCH, copied the
+# format's "language" placeholder as the fence tag, left out =======, closed fences early.
+QWEN_WHOLE_FILE_UNDER_SEARCH = """File: routes/api.js
+```language
+<<<<<<< SEARCH
+const express = require("express");
+const User = require("../models/User");
+
+const router = express.Router();
+
+router.delete("/users/:id", async (req, res) => {
+  await User.deleteOne({ _id: req.params.id });
+  res.status(204).json({ message: "User deleted" });
+});
+
+module.exports = router;
+```
+
+To add the DELETE route, I added the following code to `routes/api.js`:
+
+```javascript
+router.delete("/users/:id", async (req, res) => {
+  const user = await User.findById(req.params.id);
+  res.status(204"""
+
+QWEN_MISSING_DIVIDER = """File: routes/api.js
+```javascript
+<<<<<<< SEARCH
+router.get("/users/:id", async (req, res) => {
+  res.json(user);
+});
+
+router.delete("/users/:id", async (req, res) => {
+  res.sendStatus(204);
+});
+>>>>>>> REPLACE
+```
+
+File: models/User.js
+```javascript
+<<<<<<< SEARCH
+User.deleteOne({ _id: user.id });
+=======
+User.deleteOne({ _id: user.id });
+```
+"""
+
+
+def test_real_small_model_answers_are_reported_not_applied() -> None:
+    files = {"routes/api.js": API_JS, "models/User.js": "class User {}\nmodule.exports = User;\n"}
+    first = parse_edits(QWEN_WHOLE_FILE_UNDER_SEARCH, known_paths=list(files))
+    assert first.blocks == []
+    assert [(p.path, p.reason) for p in first.problems] == [("routes/api.js", "malformed")]
+    # the prose and the cut-off snippet after it stay for whole-file extraction
+    assert "To add the DELETE route" in first.rest and "<<<<<<<" not in first.rest
+
+    second = parse_edits(QWEN_MISSING_DIVIDER, known_paths=list(files))
+    assert [p.index for p in second.problems] == [1]
+    [b] = second.blocks
+    assert (b.index, b.path, b.notes != ()) == (2, "models/User.js", True)
+    results = apply_to_files(files, second.blocks)
+    assert results["models/User.js"].content == files["models/User.js"]
+    failures = failures_of(results, second.problems)
+    assert [(f.index, f.reason) for f in failures] == [(1, "malformed"), (2, "no_match")]
+    message = render_failures(failures)
+    assert "Block 1 for routes/api.js: has no =======" in message
+    assert "Block 2 for models/User.js: the SEARCH text matches no lines" in message
+    assert "<<<<<<< SEARCH\n" in message  # the shape of a block, since one was malformed
+
+
 # ----------------------------------------------------------------------------- feedback
 
 

@@ -52,6 +52,9 @@ Reason = Literal["no_match", "ambiguous", "empty_search", "missing_file", "malfo
                  "no_path", "elided"]
 
 FUZZY_THRESHOLD = 0.9
+# The shape of one block, for prompts and for the refinement message.
+BLOCK_SHAPE = ("<<<<<<< SEARCH\nlines copied exactly from the current file\n=======\n"
+               "the lines that replace them\n>>>>>>> REPLACE")
 _FUZZY_MAX_LINES = 20_000  # above this many lines a fuzzy scan costs seconds: skip it
 _SHOW_LINES = 8  # lines of a candidate quoted back to the model
 _WORD = re.compile(r"\w+")
@@ -464,16 +467,16 @@ def _read_block(lines: list[str], at: int, index: int, path: str, fence: _Fence 
             section = replace
         elif _END.match(line):
             if section is search:
-                return None, problem("has no ======= line between SEARCH and REPLACE"), \
-                    k + 1, False
+                return None, problem("has no ======= line between the lines to find and the "
+                                     "new lines"), k + 1, False
             return _block(path, search, replace, index, at, notes), None, k + 1, False
         elif _START.match(line):
             return None, problem("is not finished (no >>>>>>> REPLACE) before the next "
                                  "<<<<<<< SEARCH"), k, False
         elif fence is not None and _closes(line, fence):
             if section is search:
-                return None, problem("ends (its fence closes) before its ======= line"), \
-                    k + 1, True
+                return None, problem("has no ======= and no >>>>>>> REPLACE line (its code "
+                                     "block ends first)"), k + 1, True
             nxt = k + 1
             while nxt < len(lines) and not lines[nxt].strip():
                 nxt += 1
@@ -1009,10 +1012,12 @@ def render_failures(failures: Sequence[BlockFailure], *,
             more = "" if c.lines.end - c.lines.start + 1 <= len(c.text) else "\n…"
             item += f"\n  Closest, {c.lines}:\n```\n{quoted}{more}\n```"
         parts.append(item)
-    parts.append("Blocks not listed here were applied. Answer with new SEARCH/REPLACE blocks "
-                 "for the failed changes only. Copy each SEARCH exactly from the current file "
-                 "below: whole lines, same indentation, no line numbers, no ⟦dmc⟧ markers, and "
-                 "enough lines to match one place.")
+    if any(f.reason == "malformed" for f in failures):
+        parts.append("Every block has all five parts, in this order:\n" + BLOCK_SHAPE)
+    parts.append("Any other blocks were applied. Answer with new SEARCH/REPLACE blocks for the "
+                 "failed changes only. Copy each SEARCH exactly from the current file: whole "
+                 "lines, same indentation, no line numbers, no ⟦dmc⟧ markers, and enough lines "
+                 "to match one place.")
     message = "\n\n".join(parts)
     for p, content in (files or {}).items():
         if not any(f.path == p for f in failures):
