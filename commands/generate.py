@@ -25,7 +25,8 @@ from dmc.contract import DmcError, Document, Exit
 GENERATION_KEYS = {"max_iterations": "validation.max_iterations",
                    "samples": "generation.samples",
                    "sample_temperature": "generation.sample_temperature",
-                   "time_budget_s": "generation.time_budget_s"}
+                   "time_budget_s": "generation.time_budget_s",
+                   "generated_tests": "generation.generated_tests"}
 
 
 def main(

@@ -110,6 +110,10 @@ SETTINGS: tuple[Setting, ...] = (
             minimum=1, maximum=8),
     Setting("generation.sample_temperature", "float", 0.7,
             "temperature of the extra samples", minimum=0.0, maximum=2.0),
+    Setting("generation.generated_tests", "bool", True,
+            "with no stated example or test, the model writes asserts for the request after "
+            "its first answer (they rank answers and point at failures; never overrule a "
+            "stated example)"),
     Setting("generation.time_budget_s", "float", 90.0,
             "seconds the generate stage may spend in all; refinement stops when they are "
             "spent and the best answer so far is returned", minimum=1),

@@ -19,7 +19,8 @@ PAYLOAD = {
              "language": "python", "target_files": ["mathx.py"]},
     "context": {}, "requirements": {}, "style": {},
     "quality_criteria": {"max_complexity": 10, "security_scan": True, "type_check": True},
-    "generation": {"max_tokens": 200, "max_iterations": 3},
+    # a scripted double answers in turn: no extra chat asking the model for tests
+    "generation": {"max_tokens": 200, "max_iterations": 3, "generated_tests": False},
 }
 BROKEN = "File: mathx.py\n```python\ndef square(x: int) -> int\n    return x * x\n```\n"
 TYPE_ERROR = ('File: mathx.py\n```python\n"""Squares."""\n\n\ndef square(x: int) -> int:\n'

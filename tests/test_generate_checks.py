@@ -335,3 +335,20 @@ def test_agent_and_local_give_the_same_result_and_the_agent_streams_checks(
     assert remote["code"] == local_result["code"]
     assert [p["checks"] for p in remote["metadata"]["iterations"]] == \
         [p["checks"] for p in local_result["metadata"]["iterations"]]
+
+
+def test_with_nothing_stated_the_model_writes_tests_that_rank_but_never_overrule() -> None:
+    payload = {**PAYLOAD, "task": {**PAYLOAD["task"], "description": "write square(x) in sq.py"},
+               "generation": {**PAYLOAD["generation"], "generated_tests": True}}
+    tests_answer = "```python\nassert square(3) == 9\nassert square(-2) == 4\n```\n"
+    response, double, events = run_script([WRONG, tests_answer, RIGHT], payload)
+    assert "Write up to" in double.requests[1]["messages"][-1]["content"]
+    model = response["checks"]["model"]
+    assert model["run"] == 2 and model["passed"] == 2
+    passes = response["metadata"]["iterations"]
+    assert [p["model_checks"]["passed"] for p in passes] == [0, 2]
+    feedback = double.requests[2]["messages"][-1]["content"]
+    assert "may be wrong" in feedback and "assert square(3) == 9" in feedback
+    assert response["status"] == "success"
+    assert [c["source"] for c in response["checks"]["list"]] == ["model", "model"]
+    assert any(e.get("source") == "model" for e in events if e["event"] == "checks")

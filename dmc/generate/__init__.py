@@ -104,6 +104,7 @@ class Pass:
     finish_reason: str
     answer_text: str
     record: dict[str, Any] = field(default_factory=dict)
+    model_checks: checks_mod.CheckRun = field(default_factory=lambda: checks_mod.CheckRun(0, 0))
 
     @property
     def truncated(self) -> bool:
@@ -111,18 +112,20 @@ class Pass:
         return any(f.truncated for f in self.files)
 
     @property
-    def score(self) -> tuple[int, int, int, int, int]:
-        """Higher is better: checks passed, all passed, complete, fewer errors, warnings."""
+    def score(self) -> tuple[int, ...]:
+        """Higher is better: stated checks passed (all?), the model's own tests passed,
+        complete, fewer errors, fewer warnings — a generated test never outranks a stated one."""
         counts = self.validation.get("counts", {})
-        return (self.checks.passed, int(self.checks.all_passed), int(not self.truncated
-                                                                     and bool(self.files)),
+        return (self.checks.passed, int(self.checks.all_passed), self.model_checks.passed,
+                int(not self.truncated and bool(self.files)),
                 -int(counts.get("error", 0)), -int(counts.get("warning", 0)))
 
     @property
     def clean(self) -> bool:
         """Nothing left to refine."""
         checks_ok = self.checks.total == 0 or self.checks.all_passed
-        return (bool(self.files) and not self.truncated and checks_ok
+        model_ok = self.model_checks.total == 0 or self.model_checks.all_passed
+        return (bool(self.files) and not self.truncated and checks_ok and model_ok
                 and bool(self.validation.get("passed")))
 
 
@@ -156,12 +159,15 @@ class _Run:
         self.criteria = payload.get("quality_criteria") or {}
         self.single = single_file(payload)
         self.checks = checks_mod.gather(payload)
-        # task.tests run as checks (pass/fail per check); validate gets none of them twice
+        # with nothing stated to check, the model writes tests after its first answer
+        self.write_tests = bool(gen.get("generated_tests", True)) and not self.checks
+        self.model_checks: list[checks_mod.Check] | None = None
         self.start = time.perf_counter()
         self.tokens = 0
         self.passes: list[Pass] = []
         self.best: Pass | None = None
         self.stopped: str | None = None
+        self.test_record: dict[str, Any] | None = None
 
     def elapsed(self) -> float:
         """Seconds since the call began."""
@@ -188,14 +194,20 @@ class _Run:
         cut = result.finish_reason if result.finish_reason in ("length", "repetition") else None
         files = extract_files(result.text, language=self.task.get("language"),
                               target_files=self.task.get("target_files"), cut_off=cut)
+        if files and self.write_tests and self.model_checks is None and \
+                any(f.language == "python" for f in files):
+            self.model_checks = self.generated_tests(files)
         started = time.perf_counter()
+        model_run = checks_mod.CheckRun(0, 0)
         if files:
             self.emit({"event": "validating", "iteration": number,
                        "files": [f.path for f in files]})
-            with ThreadPoolExecutor(max_workers=2) as pool:
+            with ThreadPoolExecutor(max_workers=3) as pool:
                 checked = pool.submit(checks_mod.run, self.checks, files)
+                modelled = pool.submit(checks_mod.run, self.model_checks or [], files)
                 validation = self.validator(files, self.criteria, None)
                 check_run = checked.result()
+                model_run = modelled.result()
         else:
             validation = _no_code_validation()
             check_run = checks_mod.CheckRun(len(self.checks), 0)
@@ -203,12 +215,16 @@ class _Run:
             self.emit({"event": "checks", "iteration": number, "sample": sample,
                        **check_run.to_dict()})
         counts = validation.get("counts", {})
+        if self.model_checks:
+            self.emit({"event": "checks", "iteration": number, "sample": sample,
+                       "source": "model", **model_run.to_dict()})
         p = Pass(number, sample, files, validation, check_run, result.finish_reason,
-                 result.text)
+                 result.text, model_checks=model_run)
         p.record = {
             "iteration": number, "sample": sample, "errors": int(counts.get("error", 0)),
             "warnings": int(counts.get("warning", 0)), "passed": bool(validation["passed"]),
             "checks": {"run": check_run.total, "passed": check_run.passed},
+            "model_checks": {"run": model_run.total, "passed": model_run.passed},
             "finish_reason": result.finish_reason, "truncated": p.truncated,
             "repairs": [f.repair for f in files if f.repair],
             "prompt_tokens": result.prompt_tokens, "tokens": result.completion_tokens,
@@ -217,10 +233,31 @@ class _Run:
             "tokens_per_second": round(result.tokens_per_second, 1), "kept": False}
         self.passes.append(p)
         self.emit({"event": "iteration", **p.record, "files": [f.to_dict() for f in files],
-                   "failures": check_run.failures})
+                   "failures": check_run.failures + model_run.failures})
         if self.best is None or p.score > self.best.score:
             self.best = p
         return p
+
+    def generated_tests(self, files: list[CodeFile]) -> list[checks_mod.Check]:
+        """Asserts the model writes for the request, once, after its first answer."""
+        self.emit({"event": "writing_tests"})
+        guard = StreamGuard(single_block=True, language="python")
+
+        def on_token(delta: str) -> None:
+            if self.cancelled is not None and self.cancelled():
+                raise Cancelled
+            reason = guard.feed(delta)
+            if reason is not None:
+                raise StopGeneration(reason)
+
+        result = self.backend.chat(
+            checks_mod.tests_prompt(str(self.task.get("description") or ""), files),
+            max_tokens=256, temperature=0.0, top_p=1.0, on_token=on_token, stop=STOP)
+        self.tokens += result.completion_tokens
+        found = checks_mod.parse_generated(result.text)
+        self.test_record = {"tokens": result.completion_tokens,
+                            "seconds": round(result.seconds, 3), "written": len(found)}
+        return found
 
     def feedback(self, p: Pass) -> list[dict[str, str]]:
         """The refinement chat for what was wrong with pass ``p``."""
@@ -231,8 +268,12 @@ class _Run:
                     if i["severity"] in ("error", "warning") and i.get("rule") != "no-code"]
         if p.validation.get("passed"):
             blocking = [i for i in blocking if i["severity"] == "error"]
+        model_failures = [{**f, "source": "a test written for this request; it may be wrong "
+                                          "itself — if your code is right, keep it"}
+                          for f in p.model_checks.failures]
         return refinement_messages(self.payload, [f.to_dict() for f in p.files], blocking,
-                                   failures=p.checks.failures, answer_notes=notes)
+                                   failures=p.checks.failures + model_failures,
+                                   answer_notes=notes)
 
     def loop(self) -> None:
         """Passes until clean, out of passes, out of time, or no longer improving."""
@@ -278,9 +319,12 @@ class _Run:
         validation = best.validation
         status, reason = self._status(best, interrupted)
         checks = best.checks.to_dict()
-        checks["sources"] = sorted({c.source for c in self.checks})
+        every = self.checks + (self.model_checks or [])
+        checks["sources"] = sorted({c.source for c in every})
         checks["list"] = [{"id": c.id, "source": c.source, "kind": c.kind,
-                           "check": c.describe()} for c in self.checks]
+                           "check": c.describe()} for c in every]
+        checks["model"] = {**best.model_checks.to_dict(),
+                           **({"writing": self.test_record} if self.test_record else {})}
         first = self.passes[0].checks
         return {
             "request_id": self.payload["request_id"],
@@ -312,6 +356,10 @@ class _Run:
         if best.checks.total and not best.checks.all_passed:
             return "partial", (f"{best.checks.total - best.checks.passed} of "
                                f"{best.checks.total} acceptance check(s) failed")
+        if best.model_checks.total and not best.model_checks.all_passed:
+            return "partial", (f"{best.model_checks.total - best.model_checks.passed} of "
+                               f"{best.model_checks.total} test(s) written for the request "
+                               "failed (they may be wrong themselves; see checks.model)")
         if not best.validation.get("passed"):
             return "partial", "validation found blocking issues"
         if any(f.repair for f in best.files) and not best.checks.total:
@@ -347,7 +395,8 @@ def summary_line(result: dict[str, Any]) -> str:
     passes = result.get("metadata", {}).get("iterations") or []
     n = len(passes)
     word = "pass" if n == 1 else "passes"
-    runs = [p.get("checks") or {} for p in passes]
+    runs = [p.get("checks") if (p.get("checks") or {}).get("run")
+            else p.get("model_checks") or {} for p in passes]
     total = max((r.get("run", 0) for r in runs), default=0)
     if total:
         chain = " → ".join(f"{r.get('passed', 0)}/{r.get('run', 0)}" for r in runs)

@@ -8,7 +8,11 @@ from what the user and the project already said, each with where it came from:
   prose or backticks;
 - ``target file``: doctests in the existing code of the files being changed;
 - ``payload``: tests the payload carries (``task.tests``: the repository's own tests the
-  laptop found for the files being changed, or tests the user gave).
+  laptop found for the files being changed, or tests the user gave);
+- ``model``: when none of the above exists, asserts the model writes for the request after
+  its first answer (:func:`tests_prompt`, :func:`parse_generated`). They can be wrong
+  themselves, so they only rank candidates and point at failures: they never outrank a
+  stated example, and their failures are shown to the model as possibly the test's fault.
 
 After each pass they run in the validate sandbox (time and memory limits, no network) as one
 pytest file; a failure comes back as the assertion or the last lines of the traceback, trimmed,
@@ -149,6 +153,45 @@ def gather(payload: dict[str, Any]) -> list[Check]:
         checks.append(Check(f"payload-{i + 1}", "payload", "test-file", str(test["code"]),
                             str(test["path"])))
     return checks[:MAX_CHECKS]
+
+
+MAX_GENERATED = 5
+
+
+def tests_prompt(description: str, files: list[CodeFile]) -> list[dict[str, str]]:
+    """The chat asking the model for asserts that check the request (not its own code)."""
+    import ast as ast_mod
+
+    names: list[str] = []
+    for f in files:
+        if f.language != "python":
+            continue
+        try:
+            tree = ast_mod.parse(f.code)
+        except (SyntaxError, ValueError):
+            continue
+        for node in tree.body:
+            if isinstance(node, ast_mod.FunctionDef | ast_mod.ClassDef) and \
+                    not node.name.startswith("_"):
+                args = ""
+                if isinstance(node, ast_mod.FunctionDef):
+                    args = ", ".join(a.arg for a in node.args.args)
+                names.append(f"{node.name}({args})")
+    user = (f"Request: {description}\n\nThe code defines: {', '.join(names) or 'nothing'}.\n\n"
+            f"Write up to {MAX_GENERATED} `assert` statements that check what the request asks "
+            "for, calling the code as defined, with expected values you work out from the "
+            "request itself (include an edge case). Answer with one python code block holding "
+            "only the assert lines.")
+    return [{"role": "system", "content": "You write precise unit checks."},
+            {"role": "user", "content": user}]
+
+
+def parse_generated(answer: str) -> list[Check]:
+    """The asserts of the model's answer to :func:`tests_prompt`, as ``model`` checks."""
+    checks = [c for c in from_text(answer, "model") if c.kind == "assert"][:MAX_GENERATED]
+    for i, c in enumerate(checks):
+        c.id = f"model-{i + 1}"
+    return checks
 
 
 def _module_of(path: str) -> str | None:
