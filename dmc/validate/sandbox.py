@@ -4,8 +4,18 @@ This is the only place dmc executes the code it checks, so it is fenced in:
 
 - a fresh temporary folder holding copies of the Python files, used as HOME and TMPDIR;
 - a scrubbed environment (no tokens, proxies or user configuration leak in);
-- no network: a new network namespace (``unshare --net``) where the kernel allows it, and
-  always a socket guard loaded before the tests that refuses every non-Unix connection;
+- isolation by the strongest means that works here, for root and ordinary users alike, and
+  named in the result (``tests.isolation``):
+
+  1. ``bubblewrap`` (``bwrap``, Debian package ``bubblewrap``): no network, the whole file
+     system read-only except the scratch folder, a private /tmp, /dev and /proc, its own
+     PID namespace, the user's home hidden unless Python lives there;
+  2. ``unshare -rn`` (util-linux): a user and network namespace, so no network, without
+     root; the file system keeps the user's own permissions (not read-only);
+  3. as root without bubblewrap, ``unshare --net``: no network, file system writable;
+  4. nothing of the above: only the socket guard;
+
+- always a socket guard loaded before the tests that refuses every non-Unix connection;
 - limits: wall time (the whole process group is killed), CPU time, address space, file size,
   open files, no core dumps.
 """
@@ -88,17 +98,92 @@ def is_test_file(path: str) -> bool:
     return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
 
 
+def _works(cmd: list[str]) -> bool:
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=10,
+                              check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def find_bwrap() -> str | None:
+    """bubblewrap's path when it is installed and can create its namespaces here."""
+    return _probe_bwrap(shutil.which("bwrap"))
+
+
+@lru_cache(maxsize=4)
+def _probe_bwrap(tool: str | None) -> str | None:
+    if tool is None:
+        return None
+    ok = _works([tool, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                 "--unshare-net", "--unshare-pid", "--die-with-parent", "true"])
+    return tool if ok else None
+
+
 @lru_cache(maxsize=1)
 def network_namespace_available() -> bool:
-    """Whether ``unshare --net`` works here (root or user namespaces allowed)."""
+    """Whether ``unshare --net`` works here (as root, or user namespaces allowed)."""
     tool = shutil.which("unshare")
     if tool is None:
         return False
-    try:
-        return subprocess.run([tool, "--net", "true"], capture_output=True,
-                              timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+    if os.geteuid() != 0:
+        return _works([tool, "--map-root-user", "--net", "true"])
+    return _works([tool, "--net", "true"])
+
+
+def tool_paths() -> list[str]:
+    """Folders that hold pytest and coverage for this interpreter.
+
+    The sandbox gets its own HOME (and bubblewrap hides the real one), so tools installed
+    with ``pip install --user`` or found through the caller's PYTHONPATH would vanish; their
+    folders are put on the sandbox's PYTHONPATH explicitly.
+    """
+    from importlib.util import find_spec
+
+    out = []
+    for name in ("pytest", "_pytest", "pluggy", "iniconfig", "coverage"):
+        spec = find_spec(name)
+        if spec is None or not spec.origin:
+            continue
+        folder = os.path.dirname(os.path.dirname(spec.origin))
+        if folder not in out:
+            out.append(folder)
+    return out
+
+
+def isolation(scratch: Path) -> tuple[list[str], dict[str, Any]]:
+    """The command prefix that fences the tests in, and what it guarantees.
+
+    ``scratch`` is the only folder the tests may write to (with bubblewrap).
+    """
+    bwrap = find_bwrap()
+    if bwrap is not None:
+        prefix = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                  "--tmpfs", "/tmp",  # noqa: S108 - a private, empty /tmp inside
+                  "--bind", str(scratch), str(scratch),
+                  "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+                  "--die-with-parent", "--new-session", "--chdir", str(scratch)]
+        home = os.path.realpath(os.path.expanduser("~"))
+        needed = [os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.executable,
+                                                str(scratch), *tool_paths())]
+        if home not in ("/", "") and os.path.isdir(home) and not any(
+                p == home or p.startswith(home + os.sep) for p in needed):
+            prefix += ["--tmpfs", home]  # tokens, keys and config stay out of reach
+        return [*prefix, "--"], {"method": "bubblewrap", "network": False,
+                                 "filesystem": "read-only outside the scratch folder",
+                                 "pid_namespace": True}
+    unshare = shutil.which("unshare") or "unshare"
+    if network_namespace_available():
+        if os.geteuid() != 0:
+            return [unshare, "--map-root-user", "--net", "--"], {
+                "method": "unshare -rn", "network": False,
+                "filesystem": "the user's own permissions (not read-only)",
+                "pid_namespace": False}
+        return [unshare, "--net", "--"], {
+            "method": "unshare --net", "network": False,
+            "filesystem": "writable (root without bubblewrap)", "pid_namespace": False}
+    return [], {"method": "socket guard only", "network": "guarded in Python only",
+                "filesystem": "the user's own permissions", "pid_namespace": False}
 
 
 def _limits(cpu_seconds: int) -> None:  # runs in the child before exec
@@ -143,8 +228,12 @@ def run_tests(sources: list[Any], settings: Any) -> dict[str, Any]:
         cov_data = Path(tmp) / "coverage.dat"
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(root),
                "TMPDIR": str(root / ".tmp"), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
-               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": f"{guard}{os.pathsep}{root}",
-               "DMC_SANDBOX_REPORT": str(report), "COVERAGE_FILE": str(cov_data)}
+               "PYTHONDONTWRITEBYTECODE": "1",
+               "PYTHONPATH": os.pathsep.join([str(guard), str(root), *tool_paths()]),
+               "DMC_SANDBOX_REPORT": str(report), "COVERAGE_FILE": str(cov_data),
+               # only the plugins named on the command line: the ones a venv happens to
+               # have (hypothesis, schemathesis...) cost ~3 s of start-up per run
+               "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
         measure = bool(getattr(settings, "measure_coverage", True))
         pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
                        "dmc_sandbox_plugin", "--rootdir", str(root), str(root)]
@@ -154,10 +243,9 @@ def run_tests(sources: list[Any], settings: Any) -> dict[str, Any]:
                    f"--omit={omit}", *pytest_args]
         else:
             cmd = [sys.executable, *pytest_args]
-        isolation = "socket-guard"
-        if network_namespace_available():
-            cmd = [shutil.which("unshare") or "unshare", "--net", "--", *cmd]
-            isolation = "network-namespace+socket-guard"
+        fence, detail = isolation(Path(tmp))
+        cmd = [*fence, *cmd]
+        mode = detail["method"] + ("+socket-guard" if fence else "")
         timeout = float(settings.test_timeout)
         outcome, output = _run(cmd, root, env, timeout)
         results = _read_report(report)
@@ -169,7 +257,7 @@ def run_tests(sources: list[Any], settings: Any) -> dict[str, Any]:
     failed = sum(1 for r in results if r["outcome"] == "failed")
     summary: dict[str, Any] = {"ran": True, "passed": passed, "failed": failed,
                                "outcome": outcome, "coverage": coverage,
-                               "isolation": isolation,
+                               "isolation": mode, "isolation_detail": detail,
                                "seconds": round(time.perf_counter() - start, 3)}
     needed = settings.min_test_coverage
     if needed is not None and coverage is not None and coverage < needed:
@@ -177,7 +265,7 @@ def run_tests(sources: list[Any], settings: Any) -> dict[str, Any]:
                             f"test coverage {coverage:.1f}% is below the required {needed:g}%"))
     summary["min_coverage"] = needed
     tool["seconds"] = summary["seconds"]
-    tool["isolation"] = isolation
+    tool["isolation"] = mode
     return {"summary": summary, "issues": issues, "tool": tool}
 
 
