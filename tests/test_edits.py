@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from dmc.generate.edits import (
@@ -317,6 +317,40 @@ def test_a_block_from_a_unique_slice_changes_only_that_slice(lines: list[str],
     assert changes_outside(original, res.content, res.edited_regions) == []
 
 
+@settings(max_examples=100, deadline=None)
+@given(lines=lines_st, data=st.data())
+def test_a_block_whose_text_is_in_two_places_is_never_applied(lines: list[str],
+                                                               data: st.DataObject) -> None:
+    piece = data.draw(st.lists(st.text(alphabet="abc =", max_size=8), min_size=1, max_size=4))
+    assume(any(p.strip() for p in piece))  # a blank SEARCH means "create", tested elsewhere
+    cut = data.draw(st.integers(0, len(lines)))
+    original = "".join(ln + "\n" for ln in [*piece, *lines[:cut], *piece, *lines[cut:]])
+    res = apply_edits(original, [block("\n".join(piece), "\n".join(["NEW", *piece]))])
+    assert not res.ok and res.failures[0].reason == "ambiguous"
+    assert res.content == original
+    assert len(res.failures[0].candidates) >= 2
+
+
+FRAGMENTS = ["<<<<<<< SEARCH", "=======", ">>>>>>> REPLACE", "```", "```python", "~~~",
+             "File: a.py", "**b.js**", "x = 1", "    return x", "", "Here is the fix:",
+             "<<<<<<< SEARCH b.js", ">>>>>>>", "// c.ts", "`a.py`:", "\r",
+             "⟦dmc: lines 1-2 of a.py⟧"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12)), max_size=40))
+def test_any_answer_parses_and_applies_without_error(parts: list[str]) -> None:
+    answer = "\n".join(parts)
+    parsed = parse_edits(answer, known_paths=["a.py", "b.js"])
+    indexes = [b.index for b in parsed.blocks] + [p.index for p in parsed.problems]
+    assert sorted(indexes) == list(range(1, len(indexes) + 1))
+    results = apply_to_files({"a.py": "x = 1\ny = 2\n    return x\n"}, parsed.blocks)
+    for res in results.values():
+        assert not has_markers(res.content)
+        if res.original is not None:
+            assert changes_outside(res.original, res.content, res.edited_regions) == []
+
+
 # ----------------------------------------------------------------------------- parsing
 
 
@@ -430,6 +464,19 @@ def test_sections_wrapped_in_their_own_fences_are_unwrapped() -> None:
               "x = 2\n```\n>>>>>>> REPLACE\n")
     [b] = parse_edits(answer).blocks
     assert (b.search, b.replace) == ("x = 1\n", "x = 2\n")
+
+
+def test_a_fence_opened_inside_a_block_is_not_part_of_it() -> None:
+    answer = ("<<<<<<< SEARCH\n// File: routes/api.js\n```javascript\nmodule.exports = router;\n"
+              "=======\nmodule.exports = { router };\n```\n>>>>>>> REPLACE\n")
+    [b] = parse_edits(answer, known_paths=["routes/api.js", "server.js"]).blocks
+    assert (b.path, b.search, b.replace) == ("routes/api.js", "module.exports = router;\n",
+                                             "module.exports = { router };\n")
+    # in a markdown file a lone fence line at an edge is the document's own text
+    doc = "File: README.md\n<<<<<<< SEARCH\n```\nnpm start\n=======\n```\nnpm run dev\n" \
+          ">>>>>>> REPLACE\n"
+    [d] = parse_edits(doc).blocks
+    assert (d.search, d.replace) == ("```\nnpm start\n", "```\nnpm run dev\n")
 
 
 def test_whole_file_fences_stay_in_rest_for_new_files() -> None:

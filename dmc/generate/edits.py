@@ -349,12 +349,25 @@ def _closes(line: str, fence: _Fence) -> bool:
     return m.group("fence")[0] == fence.marker[0] and len(m.group("fence")) >= len(fence.marker)
 
 
-def _unwrap(lines: list[str]) -> list[str]:
-    """A section a model wrapped in its own fence (```python … ```) loses that fence."""
-    if len(lines) < 2:
+_PROSE_FILES = (".md", ".markdown", ".rst", ".txt", ".adoc")
+
+
+def _unwrap(lines: list[str], path: str) -> list[str]:
+    """A section a model wrapped in its own fence (```python … ```) loses that fence. In a
+    code file a fence line at either edge alone goes too (a model that opened a fence after
+    ``<<<<<<< SEARCH`` closes it before ``>>>>>>> REPLACE``); in a prose file, whose text
+    may hold fences of its own, only a matched pair is taken off."""
+    if len(lines) >= 2:
+        first, last = _FENCE.match(lines[0]), _FENCE.match(lines[-1])
+        if first and last and not last.group("info"):
+            return lines[1:-1]
+    if path.lower().endswith(_PROSE_FILES):
         return lines
-    first, last = _FENCE.match(lines[0]), _FENCE.match(lines[-1])
-    return lines[1:-1] if first and last and not last.group("info") else lines
+    if lines and _FENCE.match(lines[0]):
+        lines = lines[1:]
+    if lines and _FENCE.match(lines[-1]):
+        lines = lines[:-1]
+    return lines
 
 
 def parse_edits(answer: str, *, known_paths: Iterable[str] = (),
@@ -385,7 +398,7 @@ def parse_edits(answer: str, *, known_paths: Iterable[str] = (),
             count += 1
             path = (_path_in_line(start.group("rest") or "", known)
                     or (fence.path if fence else None) or last_path or fallback or "")
-            block, problem, i, closed = _read_block(lines, i, count, path, fence)
+            block, problem, i, closed = _read_block(lines, i, count, path, fence, known)
             if fence is not None:
                 fence.has_blocks = True
                 fence_lines = []
@@ -444,7 +457,7 @@ def _first_line_names(line: str) -> bool:
 
 
 def _read_block(lines: list[str], at: int, index: int, path: str, fence: _Fence | None,
-                ) -> tuple[EditBlock | None, BlockFailure | None, int, bool]:
+                known: Sequence[str]) -> tuple[EditBlock | None, BlockFailure | None, int, bool]:
     """Read the block whose ``<<<<<<< SEARCH`` is at ``lines[at]``.
 
     Returns the block or the problem, the index of the next line to read, and whether the
@@ -463,7 +476,11 @@ def _read_block(lines: list[str], at: int, index: int, path: str, fence: _Fence 
     k = at + 1
     while k < len(lines):
         line = lines[k]
-        if _DIVIDER.match(line) and section is search:
+        named = _path_in_line(line, known) if not search and section is search \
+            and _LABEL.match(_LEAD.sub("", line.strip())) else None
+        if named:  # "File: x" as the first line of SEARCH: the path, not text to find
+            path = named
+        elif _DIVIDER.match(line) and section is search:
             section = replace
         elif _END.match(line):
             if section is search:
@@ -494,7 +511,7 @@ def _read_block(lines: list[str], at: int, index: int, path: str, fence: _Fence 
 
 def _block(path: str, search: list[str], replace: list[str], index: int, at: int,
            notes: list[str]) -> EditBlock:
-    return EditBlock(path, _join(_unwrap(search)), _join(_unwrap(replace)), index,
+    return EditBlock(path, _join(_unwrap(search, path)), _join(_unwrap(replace, path)), index,
                      at + 1, tuple(notes))
 
 
