@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from dmc.generate.edits import (
     EditBlock,
     LineRange,
+    apply_answer,
     apply_edits,
     apply_to_files,
     changes_outside,
@@ -597,6 +598,29 @@ def test_render_failures_names_blocks_reasons_and_lines() -> None:
     assert "Block 3" not in message
     assert "Current f.py:\n```\na = 1\nprint(a)\nb = 3\n" in message
     assert render_failures([]) == ""
+
+
+def test_apply_answer_is_parse_apply_and_report_in_one_call() -> None:
+    answer = ("File: api.js\n```js\n<<<<<<< SEARCH\nmodule.exports = router;\n=======\n"
+              "module.exports = { router };\n>>>>>>> REPLACE\n```\n"
+              "File: routes/api.js\n<<<<<<< SEARCH\nrouter.put(\n=======\nrouter.patch(\n"
+              ">>>>>>> REPLACE\n"
+              "File: README.md\n<<<<<<< SEARCH\n=======\n# Demo\n>>>>>>> REPLACE\n")
+    done = apply_answer(answer, {"routes/api.js": API_JS, "README.md": None})
+    assert set(done.changed) == {"routes/api.js", "README.md"}
+    assert done.changed["routes/api.js"].rstrip().endswith("module.exports = { router };")
+    assert done.changed["README.md"] == "# Demo\n"
+    assert [(f.index, f.reason) for f in done.failures] == [(2, "no_match")]
+    message = done.refinement()
+    assert "Block 2 for routes/api.js" in message and "Current routes/api.js:" in message
+    assert "Current README.md" not in message
+
+
+def test_a_quoted_markdown_file_keeps_its_own_fences_inside_the_quote() -> None:
+    readme = "# Demo\n\n```sh\nnpm start\n```\n"
+    res = apply_edits(readme, [block("npm run", "npm run dev", "README.md")])
+    message = render_failures(res.failures, files={"README.md": res.content})
+    assert "Current README.md:\n````\n# Demo\n\n```sh\nnpm start\n```\n````" in message
 
 
 def test_render_failures_includes_parse_problems_and_stays_short() -> None:

@@ -26,10 +26,15 @@ marker line itself) because models put it anywhere.
 :func:`apply_edits` applies blocks in order, each to the result of the ones before. A block is
 placed by the first of these that finds exactly one place: the exact lines; the lines ignoring
 trailing whitespace; the lines ignoring a uniform indentation difference (the replacement is
-re-indented by the same amount); a same-length window at least 90% similar
-(``difflib`` ratio, indentation ignored). A block found in several places, or nowhere, is
-never applied: its :class:`BlockFailure` says which block, why, and the closest lines with
-their line numbers, and :func:`render_failures` turns failures into the refinement message.
+re-indented by the same amount); a same-length window at least 90% similar (``difflib``
+ratio, indentation ignored; only for two or more lines, since one line that is nearly another
+is usually a different statement). A comparison that finds several places stops the search:
+a looser one would only find more. Lines the model kept unchanged from SEARCH to REPLACE are
+written as the file has them, so a misquoted line is not overwritten with the misquote.
+A block found in several places, or nowhere, or quoting across an elision marker, is never
+applied: its :class:`BlockFailure` says which block, why, and the closest lines with their
+line numbers, and :func:`render_failures` turns failures into the refinement message.
+:func:`changes_outside` checks afterwards that nothing outside the edited regions changed.
 
 :func:`strip_markers` removes the context markers ``dmc optimize`` puts around existing code
 (see :mod:`dmc.optimize.pack`) and their older comment form, in case a model echoes them.
@@ -999,12 +1004,47 @@ def changes_outside(original: str, new: str, allowed: Sequence[LineRange]) -> li
     return bad
 
 
+@dataclass
+class AppliedAnswer:
+    """A model's answer parsed and applied: what the generation loop needs from one pass."""
+
+    parsed: ParsedAnswer
+    results: dict[str, EditResult]
+
+    @property
+    def failures(self) -> list[BlockFailure]:
+        """Blocks that could not be read or placed, in answer order."""
+        return failures_of(self.results, self.parsed.problems)
+
+    @property
+    def changed(self) -> dict[str, str]:
+        """Path → new content, for the files whose content the applied blocks changed."""
+        return {p: r.content for p, r in self.results.items() if p and r.changed}
+
+    def refinement(self, max_chars: int = 6000) -> str:
+        """The message asking for the failed blocks again ("" when none failed), with the
+        current content of the files they were for."""
+        return render_failures(self.failures, max_chars=max_chars,
+                               files={p: r.content for p, r in self.results.items() if p})
+
+
+def apply_answer(answer: str, files: Mapping[str, str | None], *,
+                 known_paths: Iterable[str] | None = None,
+                 threshold: float = FUZZY_THRESHOLD) -> AppliedAnswer:
+    """Parse ``answer`` and apply its blocks to ``files`` (path → current content, None or
+    absent for a file that does not exist). ``known_paths`` (default: the keys of ``files``)
+    resolve the short or odd paths models write."""
+    known = list(files) if known_paths is None else list(known_paths)
+    parsed = parse_edits(answer, known_paths=known)
+    return AppliedAnswer(parsed, apply_to_files(files, parsed.blocks, threshold=threshold))
+
+
 # ----------------------------------------------------------------------------- feedback
 
 
 def failures_of(results: Mapping[str, EditResult] | Iterable[EditResult],
                 problems: Iterable[BlockFailure] = ()) -> list[BlockFailure]:
-    """Every failure (parse problems first, then per file), ordered by block number."""
+    """Every failure, the parse problems' and each file's, in the answer's block order."""
     values = results.values() if isinstance(results, Mapping) else results
     found = list(problems) + [f for r in values for f in r.failures]
     return sorted(found, key=lambda f: f.index)
@@ -1027,7 +1067,8 @@ def render_failures(failures: Sequence[BlockFailure], *,
             c = f.candidates[0]
             quoted = "\n".join(c.text)
             more = "" if c.lines.end - c.lines.start + 1 <= len(c.text) else "\n…"
-            item += f"\n  Closest, {c.lines}:\n```\n{quoted}{more}\n```"
+            fence = _fence_for(quoted)
+            item += f"\n  Closest, {c.lines}:\n{fence}\n{quoted}{more}\n{fence}"
         parts.append(item)
     if any(f.reason == "malformed" for f in failures):
         parts.append("Every block has all five parts, in this order:\n" + BLOCK_SHAPE)
@@ -1045,5 +1086,13 @@ def render_failures(failures: Sequence[BlockFailure], *,
             break
         if len(shown) > room:
             shown = shown[:room].rsplit("\n", 1)[0] + "\n…"
-        message += f"\n\nCurrent {p}:\n```\n{shown.rstrip()}\n```"
+        fence = _fence_for(shown)
+        message += f"\n\nCurrent {p}:\n{fence}\n{shown.rstrip()}\n{fence}"
     return message
+
+
+def _fence_for(text: str) -> str:
+    """A backtick fence longer than any run of backticks in ``text`` (a Markdown file's own
+    fences must not close the quote early)."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
