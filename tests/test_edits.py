@@ -243,6 +243,8 @@ def test_windows_newlines_are_kept() -> None:
 def test_no_final_newline_stays_that_way() -> None:
     res = apply_edits("a\nb", [block("b", "c\nd")])
     assert res.content == "a\nc\nd"
+    # unless the last line goes: the line now last keeps the newline it had
+    assert apply_edits("a\nb", [block("b", "")]).content == "a\n"
 
 
 def test_blank_lines_at_the_edges_of_search_are_context() -> None:
@@ -330,6 +332,20 @@ def test_a_block_whose_text_is_in_two_places_is_never_applied(lines: list[str],
     assert not res.ok and res.failures[0].reason == "ambiguous"
     assert res.content == original
     assert len(res.failures[0].candidates) >= 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.text(alphabet="ab =\t\n", max_size=8), max_size=15),
+       search=st.text(alphabet="ab =\t\n", max_size=30),
+       replace=st.text(alphabet="abc =\t\n", max_size=30))
+def test_any_block_changes_only_its_region_or_nothing(lines: list[str], search: str,
+                                                       replace: str) -> None:
+    original = "\n".join(lines)
+    res = apply_edits(original, [block(search, replace)])
+    if res.ok and res.outcomes[0].method != "create":
+        assert changes_outside(original, res.content, res.edited_regions) == []
+    if not res.ok:
+        assert res.content == original
 
 
 FRAGMENTS = ["<<<<<<< SEARCH", "=======", ">>>>>>> REPLACE", "```", "```python", "~~~",

@@ -874,11 +874,13 @@ def apply_edits(original: str | None, blocks: Sequence[EditBlock], *, path: str 
                              LineRange(sp[0] + 1, sp[1]) if sp else None, pd.changed,
                              pd.failure, pd.notes)
                 for pd, sp in zip(pending, spans, strict=True)]
-    body = "\n".join(lines) + ("\n" if final_newline and lines else "")
     ends = [endings[o] if o is not None else dominant for o in origin]
     content = "".join(ln + end for ln, end in zip(lines, ends, strict=True))
-    if lines and not final_newline:
+    # no final newline stays so, unless the edit removed the last line: the line now last
+    # had its newline in the original, and keeps it
+    if lines and not final_newline and origin[-1] in (None, len(base) - 1):
         content = content[:-len(ends[-1])]
+    body = content.replace("\r\n", "\n")
     if original is not None and body == text:
         content = original  # nothing changed: not even line endings
     changed_old, changed_new = _changed(base, lines)
