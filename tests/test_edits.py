@@ -272,6 +272,26 @@ def test_a_search_spanning_an_elision_is_refused() -> None:
     assert edge.ok and "def main() -> None:" in edge.content
 
 
+@pytest.mark.parametrize("placeholder", [
+    "    # ... existing code ...",
+    "    // rest of the method unchanged ...",
+    "    /* … same as before … */",
+    f"    {elision_marker(2)}",
+])
+def test_a_replace_that_stands_for_kept_code_is_refused(placeholder: str) -> None:
+    search = "    def put(self, key, value):\n        self.users[key] = value\n        return value"
+    replace = f"    def put(self, key, value):\n        log(key)\n{placeholder}"
+    res = apply_edits(PY, [block(search, replace)])
+    assert res.failures[0].reason == "placeholder" and res.content == PY
+
+
+def test_a_comment_quoted_in_search_too_is_not_a_placeholder() -> None:
+    original = "def f():\n    # ... existing code ...\n    return 1\n"
+    res = apply_edits(original, [block("    # ... existing code ...\n    return 1",
+                                       "    # ... existing code ...\n    return 2")])
+    assert res.ok and res.content == original.replace("return 1", "return 2")
+
+
 def test_a_no_op_block_is_placed_but_not_counted_as_a_change() -> None:
     res = apply_edits(PY, [block("import os", "import os")])
     assert res.ok and not res.outcomes[0].changed and res.content == PY and res.diff == ""

@@ -54,7 +54,7 @@ from dmc.optimize.pack import MARKER_CLOSE, MARKER_OPEN
 
 Method = Literal["exact", "trailing_whitespace", "indentation", "fuzzy", "create"]
 Reason = Literal["no_match", "ambiguous", "empty_search", "missing_file", "malformed",
-                 "no_path", "elided"]
+                 "no_path", "elided", "placeholder"]
 
 FUZZY_THRESHOLD = 0.9
 # The shape of one block, for prompts and for the refinement message.
@@ -93,6 +93,9 @@ _OLD_HEADER = re.compile(r"^[ \t]*(?://|#)[ \t]*lines \d+-\d+(?: \S+)?"
                          r"(?: \((?:compressed|cut)\))?[ \t]*$")
 _OLD_ELISION = re.compile(r"^[ \t]*(?://|#)[ \t]*\.\.\. \d+ lines? elided[ \t]*$")
 _ELISION = re.compile(re.escape(MARKER_OPEN) + r":\s*\d+ lines? elided")
+# "// ... existing code ...": a comment standing for code the model meant to keep
+_LAZY = re.compile(r"^\s*(?:#|//|/\*|<!--|--|\*)(?=.*(?:\.\.\.|…))(?=.*\b(?:existing|rest|"
+                   r"unchanged|same|previous|other|remaining|omitted|original|code)\b)", re.I)
 
 
 # ----------------------------------------------------------------------------- data
@@ -749,6 +752,16 @@ def _elides(search: list[str]) -> bool:
     return any(real[0] < k < real[-1] for k in marks) if real else False
 
 
+def _placeholder(search: list[str], replace: list[str]) -> bool:
+    """True when REPLACE stands for kept code with a comment or an elision marker that SEARCH
+    does not have: the lines it stands for would be replaced by nothing."""
+    quoted = {s.strip() for s in search}
+    return any(ln.strip() not in quoted
+               and (bool(_ELISION.search(ln)) or bool(_OLD_ELISION.match(ln))
+                    or bool(_LAZY.match(ln)))
+               for ln in replace)
+
+
 def _split(text: str) -> list[str]:
     """Lines of a text; a final newline ends the last line rather than starting another, so
     ``""`` is no lines and ``"\\n"`` is one blank line."""
@@ -828,6 +841,11 @@ def apply_edits(original: str | None, blocks: Sequence[EditBlock], *, path: str 
             failed(block, "elided", "the SEARCH quotes an elision marker (⟦dmc: N lines "
                    "elided⟧): the file has lines there you were not shown; quote only lines "
                    "you saw, as separate blocks", notes)
+            continue
+        if _placeholder(search, replace):
+            failed(block, "placeholder", "the REPLACE has a placeholder for code to keep "
+                   "(like `// ... existing code ...` or an elision marker); applying it would "
+                   "delete that code: write out every line REPLACE keeps", notes)
             continue
         cleaned_s = _split(strip_markers(_join(search)))
         cleaned_r = _split(strip_markers(_join(replace)))
