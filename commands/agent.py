@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 from dmc.commands import ui
-from dmc.commands.common import REPO, SET, fail, load_config
+from dmc.commands.common import PRETTY, REPO, SET, BackendName, fail, load_config
 
-from dmc.contract import DmcError
+from dmc.contract import DmcError, Exit, dumps
 
 app = typer.Typer(help="The desktop agent: generation and validation over HTTP.",
                   no_args_is_help=True)
@@ -30,8 +30,8 @@ def serve(
                                    "signed by this CA (mutual TLS)."),
     model: str = typer.Option(None, "--model", "-m", help="Model name or GGUF path "
                               "[config: models.generation]."),
-    backend: str = typer.Option(None, "--backend", help="auto, llamacpp, ollama or openai "
-                                "[config: generation.backend]."),
+    backend: BackendName = typer.Option(None, "--backend",
+                                        help="Model backend [config: generation.backend]."),
     max_concurrency: int = typer.Option(None, "--max-concurrency", min=1,
                                         help="Generations at once [config: "
                                              "server.max_concurrency]."),
@@ -90,6 +90,72 @@ def serve(
                    client_ca=cfg.get("server.client_ca"))
     except DmcError as exc:
         fail("agent", exc)
+
+
+token_app = typer.Typer(help="Bearer tokens for the agent.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+def default_token_path() -> Path:
+    """``$XDG_CONFIG_HOME/dmc/agent.token``, else ``~/.config/dmc/agent.token``."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "dmc" / "agent.token"
+
+
+@token_app.command("create")
+def token_create(
+    path: Path = typer.Argument(None, help="Where to write the token (default: "
+                                "$XDG_CONFIG_HOME/dmc/agent.token, or "
+                                "~/.config/dmc/agent.token).", dir_okay=False),
+    force: bool = typer.Option(False, "--force", help="Replace a token file that exists."),
+    pretty: bool = PRETTY,
+) -> None:
+    """Write a new random token to a file only you can read (mode 0600) and print where.
+
+    The folders are created as needed (mode 0700). The token is never printed: the agent
+    reads the file (dmc agent serve --token-file PATH) and so does the laptop (copy it there
+    and set desktop.token_file, or export DMC_AGENT_TOKEN). An existing file is kept unless
+    --force is given (clients holding the old token then get 401).
+    """
+    import secrets
+
+    target = (path or default_token_path()).expanduser()
+    try:
+        written = write_token(target, secrets.token_urlsafe(32), force=force)
+    except DmcError as exc:
+        fail("agent token", exc)
+    typer.get_binary_stream("stdout").write(dumps({"token_file": str(written)}, pretty=pretty))
+    ui.note("agent token", f"wrote a new token to {written} (mode 0600); start the agent with: "
+            f"dmc agent serve --token-file {written}")
+
+
+def write_token(target: Path, token: str, *, force: bool) -> Path:
+    """Create ``target`` holding ``token``, readable by its owner only from the first byte
+    (created 0600, never chmod-ed afterwards); replaced atomically with ``force``."""
+    import tempfile
+
+    if target.exists() and not force:
+        raise DmcError(f"{target} exists", hint="pass --force to replace it")
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if force:  # a new file beside it (mkstemp: mode 0600), renamed over the old one
+            fd, tmp = tempfile.mkstemp(prefix=".agent-token-", dir=target.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(token + "\n")
+                os.replace(tmp, target)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        else:  # O_EXCL: a file that appeared meanwhile is never clobbered
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(token + "\n")
+    except FileExistsError:
+        raise DmcError(f"{target} exists", hint="pass --force to replace it") from None
+    except OSError as exc:
+        raise DmcError(f"cannot write {target}: {exc.strerror or exc}", Exit.UNAVAILABLE) \
+            from None
+    return target.resolve()
 
 
 def _warn_on_loose_permissions(token_file: str | None) -> None:

@@ -119,7 +119,11 @@ def _option_line(param: Any) -> tuple[str, str]:
     elif not getattr(param, "is_flag", False):
         meta = param.metavar or param.name.upper()
         names += f" \\fI{_esc(meta)}\\fR"
-    return names, _esc(" ".join((param.help or "").split()))
+    help_text = " ".join((param.help or "").split())
+    choices = getattr(param.type, "choices", None)
+    if choices:  # a fixed set of values: name them, as --help does
+        help_text += f" One of: {', '.join(str(c) for c in choices)}."
+    return names, _esc(help_text)
 
 
 def _page(name: str, summary: str, synopsis: str, description: str,
@@ -195,9 +199,19 @@ def _top_sections(group: Any) -> list[str]:
                                                            "DMC_DESKTOP__TIMEOUT=60."),
         ".TP", "\\fBDMC_CONFIG\\fR", _esc("Path of the user configuration file."),
         ".TP", "\\fBDMC_AGENT_TOKEN\\fR", _esc("Bearer token for the desktop agent."),
-        ".TP", "\\fBDMC_QUIET\\fR", _esc("Set to 1 to silence warnings and notes on stderr."),
-        ".TP", "\\fBDMC_DEBUG\\fR", _esc("Set to 1 to get a traceback for internal errors."),
-        ".TP", "\\fBNO_COLOR\\fR", _esc("Disable rich output on a terminal."),
+        ".TP", "\\fBDMC_QUIET\\fR", _esc("Set to 1 to silence warnings, notes, tables and "
+                                        "progress on stderr (as -q)."),
+        ".TP", "\\fBDMC_DEBUG\\fR", _esc("Set to 1 to get a traceback for internal errors "
+                                        "(as -v)."),
+        ".TP", "\\fBNO_COLOR\\fR", _esc("Any non-empty value turns colour off (as --color "
+                                       "never); tables and progress still appear on a "
+                                       "terminal."),
+        ".TP", "\\fBFORCE_COLOR\\fR", _esc("Any non-empty value turns colour on even when "
+                                          "stderr is not a terminal (NO_COLOR and --color "
+                                          "win)."),
+        ".TP", "\\fBOLLAMA_HOST\\fR", _esc("The Ollama server, read as Ollama's own tools read "
+                                          "it (host, host:port or a URL): the default of "
+                                          "models.ollama_url."),
         ".SH FILES",
         ".TP", "\\fI.dmc.yaml\\fR", _esc("Project configuration at the repository root."),
         ".TP", "\\fI.dmc/\\fR", _esc("Per-project state (index, style profile)."),
@@ -213,7 +227,8 @@ def render_all() -> dict[str, str]:
     pages: dict[str, str] = {}
     pages["dmc.1"] = _page(
         "dmc", "a local coding assistant as composable Unix commands",
-        "dmc [--version] COMMAND [OPTIONS] [ARGS]...", group.help or "", [],
+        "dmc [-V] [-q] [-v] [--color WHEN] COMMAND [OPTIONS] [ARGS]...", group.help or "",
+        [p for p in group.params if not p.name.endswith("_completion")],
         _top_sections(group) + _common_sections(""))
     for name, cmd in group.commands.items():
         sub = getattr(cmd, "commands", None)

@@ -168,9 +168,9 @@ def run_stage(
     else:
         source = stdin if stdin is not None else sys.stdin.buffer
         if stdin is None and _stdin_is_tty():
-            ui.error(stage, "no request: give it as an argument or pipe text/JSON on stdin",
-                     f"see: dmc {stage} --help")
-            return int(Exit.USAGE)
+            return report_error(stage, DmcError(
+                "no request: give it as an argument or pipe text/JSON on stdin",
+                hint=f"see: dmc {stage} --help"), out)
         items = iter_input(source, batch=batch)
     status = Exit.OK
     try:
@@ -194,6 +194,20 @@ def run_stage(
         _silence_stdout()
         return EXIT_BROKEN_PIPE
     return int(status)
+
+
+def report_error(stage: str, exc: DmcError, stdout: BinaryIO | None = None) -> int:
+    """Fail before any document was read: the one-line message on stderr and the error
+    document on stdout (so the next stage passes this error on instead of reporting "no
+    input"); returns the exit code."""
+    ui.error(stage, exc.message, exc.hint)
+    try:
+        out = stdout if stdout is not None else sys.stdout.buffer
+        out.write(dumps(exc.to_document(stage)))
+        out.flush()
+    except (OSError, ValueError):  # the reader went away (EPIPE) or stdout is closed
+        pass
+    return int(exc.code)
 
 
 def _process(stage: str, transform: Transform, item: Item) -> tuple[Document, Exit]:

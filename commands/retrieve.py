@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import typer
 from dmc.commands import ui
@@ -11,6 +11,8 @@ from dmc.commands.common import BATCH, PRETTY, REPO, SET, load_config
 from dmc.commands.pipe import run_stage
 
 from dmc.contract import DmcError, Document, Exit, request_text
+
+Mode = Literal["hybrid", "dense", "lexical"]
 
 
 def main(
@@ -24,7 +26,9 @@ def main(
                                  "when it is missing or stale."),
     allow_stale: bool = typer.Option(False, "--allow-stale", help="Use a stale index as it "
                                      "is (with a warning) instead of exiting 3."),
-    mode: str = typer.Option("hybrid", "--mode", help="hybrid (default), dense or lexical."),
+    mode: Mode = typer.Option("hybrid", "--mode",
+                             help="hybrid: the three rankings fused; dense or lexical: one "
+                                  "kind alone, to see what each finds."),
     chroma_url: str = typer.Option(None, "--chroma-url", help="Query a Chroma server "
                                    "[config: rag.chroma_url]."),
     batch: bool = BATCH,
@@ -46,10 +50,6 @@ def main(
     """
     cfg = load_config("retrieve", repo=repo, sets=sets, flags={
         "rag.top_k": k, "rag.similarity_threshold": threshold, "rag.chroma_url": chroma_url})
-    if mode not in ("hybrid", "dense", "lexical"):
-        from dmc.commands.common import fail
-
-        fail("retrieve", DmcError("--mode must be hybrid, dense or lexical"))
     state: dict[str, Any] = {}
 
     def transform(doc: Document) -> Document:

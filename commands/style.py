@@ -53,6 +53,10 @@ def _db(repo: Path | None, user: bool) -> Any:
     if path is None:
         raise DmcError("not inside a repository", hint="use --user for your own profile, or "
                        "run inside the project")
+    if not user:
+        from dmc.repo import mark_state_dir
+
+        mark_state_dir(path.parent)
     return StyleDB(path)
 
 

@@ -16,11 +16,48 @@ _PROG = "dmc"
 
 
 def stderr_is_tty() -> bool:
-    """Rich output only when a person is watching stderr (and NO_COLOR is not set)."""
+    """Tables and progress only when a person is watching stderr. NO_COLOR does not change
+    this: it asks for no colour, not for less information (https://no-color.org)."""
     try:
-        return sys.stderr.isatty() and "NO_COLOR" not in os.environ
+        return sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+#: ``--color``: auto, always or never; set once by the root command before any output.
+_COLOR_MODE = "auto"
+
+
+def set_color(mode: str) -> None:
+    """Record the ``--color`` choice (``auto`` defers to NO_COLOR, FORCE_COLOR, the tty)."""
+    global _COLOR_MODE
+    _COLOR_MODE = mode
+
+
+def color_enabled() -> bool:
+    """Whether stderr gets colour: ``--color`` first, then NO_COLOR (any non-empty value
+    turns colour off), then FORCE_COLOR (any non-empty value turns it on even when stderr
+    is not a terminal), else colour exactly when stderr is a terminal."""
+    if _COLOR_MODE != "auto":
+        return _COLOR_MODE == "always"
+    if os.environ.get("NO_COLOR", ""):
+        return False
+    if os.environ.get("FORCE_COLOR", ""):
+        return True
+    return stderr_is_tty()
+
+
+def console() -> Any:
+    """A rich console on stderr that follows :func:`color_enabled` (rich alone would read
+    only the environment, not ``--color``)."""
+    from rich.console import Console
+
+    color = color_enabled()
+    return Console(stderr=True, no_color=not color, force_terminal=True if color else None)
+
+
+def _paint(text: str, sgr: str) -> str:
+    return f"\x1b[{sgr}m{text}\x1b[0m" if color_enabled() else text
 
 
 def _emit(line: str) -> None:
@@ -37,13 +74,15 @@ def _quiet() -> bool:
 
 def error(stage: str, message: str, hint: str | None = None) -> None:
     """One line per failure, prefixed like git's: ``dmc intent: error: ...``."""
-    _emit(f"{_PROG} {stage}: error: {message}" + (f" ({hint})" if hint else ""))
+    where = f"{_PROG} {stage}" if stage else _PROG
+    _emit(f"{where}: {_paint('error:', '1;31')} {message}"
+          + (f" ({hint})" if hint else ""))
 
 
 def warn(stage: str, message: str) -> None:
     """A warning: the stage carried on but the user should know."""
     if not _quiet():
-        _emit(f"{_PROG} {stage}: warning: {message}")
+        _emit(f"{_PROG} {stage}: {_paint('warning:', '33')} {message}")
 
 
 def note(stage: str, message: str) -> None:
@@ -61,7 +100,6 @@ def table(title: str, rows: Sequence[Sequence[str]], headers: Sequence[str]) -> 
     """A table for people on a terminal; nothing at all when stderr is not one."""
     if not stderr_is_tty() or _quiet():
         return
-    from rich.console import Console
     from rich.table import Table
 
     tbl = Table(title=title, title_justify="left")
@@ -69,7 +107,7 @@ def table(title: str, rows: Sequence[Sequence[str]], headers: Sequence[str]) -> 
         tbl.add_column(h)
     for row in rows:
         tbl.add_row(*row)
-    Console(stderr=True).print(tbl)
+    console().print(tbl)
 
 
 #: Stages whose human view already went to stdout (``dmc validate --format text``): the

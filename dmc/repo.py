@@ -40,3 +40,20 @@ def resolve_inside(root: Path, candidate: str) -> Path | None:
     if real == real_root or real_root in real.parents:
         return real
     return None
+
+
+def mark_state_dir(folder: Path) -> None:
+    """Create dmc's per-project folder (``.dmc/``) with a ``.gitignore`` holding ``*``.
+
+    The index, the style profile and the caches are machine state, not project files: the
+    ``.gitignore`` keeps the whole folder (itself included) out of ``git status`` without
+    asking the user to edit the project's own ignore file. One that exists is left alone.
+    Best effort: a read-only folder must not stop the stage that wanted its state there.
+    """
+    ignore = folder / ".gitignore"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not ignore.exists():
+            ignore.write_text("*\n", encoding="utf-8")
+    except OSError:
+        pass

@@ -49,7 +49,7 @@ def test_project_file_found_from_a_subfolder(make_repo) -> None:
 
 
 def test_seed_settings_are_covered() -> None:
-    for key in ("models.intent", "models.embedding", "models.generation", "rag.top_k",
+    for key in ("models.intent", "models.generation", "rag.top_k",
                 "desktop.url", "desktop.timeout", "desktop.retry_attempts",
                 "preprocessing.min_confidence", "generation.max_tokens",
                 "generation.temperature", "generation.top_p", "validation.max_iterations",

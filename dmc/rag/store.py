@@ -21,6 +21,7 @@ from typing import Any
 
 from dmc.contract import DmcError, Exit
 from dmc.rag.chunk import Chunk
+from dmc.repo import mark_state_dir
 
 SCHEMA_VERSION = 2
 COLLECTION = "dmc_chunks"
@@ -49,6 +50,7 @@ class Manifest:
             raise DmcError(f"no index at {path.parent}", Exit.UNAVAILABLE,
                            hint="build it with `dmc index` (or pass --refresh)")
         try:
+            mark_state_dir(path.parent)
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
