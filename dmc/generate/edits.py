@@ -31,7 +31,8 @@ ratio, indentation ignored; only for two or more lines, since one line that is n
 is usually a different statement). A comparison that finds several places stops the search:
 a looser one would only find more. Lines the model kept unchanged from SEARCH to REPLACE are
 written as the file has them, so a misquoted line is not overwritten with the misquote.
-A block found in several places, or nowhere, or quoting across an elision marker, is never
+A block found in several places, or nowhere, or quoting across an elision marker, or whose
+REPLACE stands for kept code with a placeholder (``// ... existing code ...``), is never
 applied: its :class:`BlockFailure` says which block, why, and the closest lines with their
 line numbers, and :func:`render_failures` turns failures into the refinement message.
 :func:`changes_outside` checks afterwards that nothing outside the edited regions changed.
