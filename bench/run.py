@@ -145,16 +145,24 @@ def render() -> str:
     if stress_path.exists():
         r = json.loads(stress_path.read_text())
         f, lo, fa = r["fuzz"], r["load"], r["faults"]
-        out += [f"## make stress ({r['machine']['date']})", "",
-                f"- fuzzing: {f['inputs_tried']} inputs over {f['commands']} commands and the "
-                f"agent's API; crashes found: **{f['crashes_found']}**",
-                f"- load: {lo['requests_sent']} requests ({lo['clients']} concurrent clients x "
-                f"{lo['rounds']} rounds); last round {lo['last_round']['answered_result']} "
-                f"answered, {lo['last_round']['answered_busy']} busy (503), "
-                f"**{lo['last_round']['lost']} lost**; agent RSS after the first round "
-                f"{lo['agent_rss_kib']['after_first_round']} KiB, at the end "
-                f"{lo['agent_rss_kib']['end']} KiB",
-                f"- faults injected: {fa['injected']}, recovered: **{fa['recovered']}**", ""]
+        if "inputs_run" not in f:  # a report from before the counts were counted
+            out += [f"## make stress ({r['machine']['date']})", "",
+                    "- an old report (figures computed from settings): run `make stress`", ""]
+        else:
+            verdict = "passed" if r.get("passed") else "FAILED: " + "; ".join(r["problems"])
+            out += [f"## make stress ({r['machine']['date']}): {verdict}", "",
+                    f"- fuzzing: {f['inputs_run']} inputs run (counted) over "
+                    f"{len(f['inputs_run_by_target'])} targets (the stage commands and the "
+                    f"agent's API); crashes found: **{f['crashes_found']}**",
+                    f"- attack surface: {r['attack_surface']['passed']} of "
+                    f"{r['attack_surface']['tests']} tests passed",
+                    f"- load: {lo['requests_sent']} requests sent ({lo['clients']} concurrent "
+                    f"clients x {lo['rounds']} rounds): {lo['answered_result']} answered, "
+                    f"{lo['answered_busy']} busy (503), **{lo['lost']} lost**; agent RSS "
+                    f"after the first round {lo['agent_rss_kib']['after_first_round']} KiB, "
+                    f"at the end {lo['agent_rss_kib']['end']} KiB",
+                    f"- faults injected: {fa['injected']}, recovered: **{fa['recovered']}**",
+                    ""]
     return "\n".join(out) + "\n"
 
 

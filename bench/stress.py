@@ -2,20 +2,24 @@
 
 Runs the fuzzing, attack-surface, load and fault tests with DMC_FUZZ_EXAMPLES and
 DMC_STRESS_ROUNDS raised (bounded: loopback only, fixed counts), then writes
-bench/results/stress.json: inputs tried, crashes found, requests sent/answered/lost,
-faults injected and recovered from, and the agent's memory over the load rounds.
+bench/results/stress.json. Every figure is counted from what ran, never computed from the
+settings: pytest's JUnit report gives the tests that passed, failed, errored or were
+skipped; the tests themselves report the inputs they ran (hypothesis' shrinking included)
+and every request of the load test with its answer. Any failure, error, skip or missing
+report makes the run fail (exit 1): a fixture that breaks is not "0 crashes".
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET  # noqa: S405 - our own pytest's report
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -23,6 +27,9 @@ from bench.common import ROOT, write  # noqa: E402
 
 FUZZ_EXAMPLES = int(os.environ.get("DMC_FUZZ_EXAMPLES", "150"))
 ROUNDS = int(os.environ.get("DMC_STRESS_ROUNDS", "4"))
+FUZZ_TESTS = ["tests/test_fuzz.py",
+              "tests/test_agent_security.py::test_openapi_schema_fuzzing_finds_no_server_errors"]
+LOAD_TEST = "tests/test_agent_security.py::test_load_every_request_gets_exactly_one_answer"
 FAULT_TESTS = [
     "tests/test_agent.py::test_backend_killed_mid_generation",
     "tests/test_agent.py::test_agent_down_exits_3_after_retries",
@@ -37,57 +44,85 @@ FAULT_TESTS = [
 ]
 
 
-def pytest(args: list[str], env: dict[str, str]) -> tuple[int, int, float]:
+def pytest(name: str, args: list[str], env: dict[str, str], reports: Path) -> dict[str, Any]:
+    """Run one group of tests; what ran, counted from pytest's JUnit XML report."""
+    junit = reports / f"{name}.xml"
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           *args], cwd=ROOT, env=env, capture_output=True, text=True)
-    tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-    passed = int(m.group(1)) if (m := re.search(r"(\d+) passed", tail)) else 0
-    failed = int(m.group(1)) if (m := re.search(r"(\d+) failed", tail)) else 0
-    if failed:
-        print(proc.stdout[-3000:])
-    return passed, failed, time.perf_counter() - start
+                           f"--junitxml={junit}", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    counts: dict[str, Any] = {"tests": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+    if junit.is_file():
+        for suite in ET.parse(junit).getroot().iter("testsuite"):  # noqa: S314 - ours
+            tests, failures, errors, skipped = (int(suite.get(k, 0)) for k in
+                                                ("tests", "failures", "errors", "skipped"))
+            counts["tests"] += tests
+            counts["failed"] += failures
+            counts["errors"] += errors
+            counts["skipped"] += skipped
+            counts["passed"] += tests - failures - errors - skipped
+    counts["exit_status"] = proc.returncode
+    counts["seconds"] = round(time.perf_counter() - start, 1)
+    counts["ok"] = (proc.returncode == 0 and counts["tests"] > 0
+                    and counts["passed"] == counts["tests"])
+    if not counts["ok"]:
+        print(f"--- {name}: {counts}\n{proc.stdout[-3000:]}{proc.stderr[-1500:]}")
+    return counts
+
+
+def read_report(reports: Path, name: str) -> dict[str, Any] | None:
+    path = reports / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="dmc-stress-") as reports:
+    with tempfile.TemporaryDirectory(prefix="dmc-stress-") as tmp:
+        reports = Path(tmp)
         env = dict(os.environ, DMC_FUZZ_EXAMPLES=str(FUZZ_EXAMPLES),
-                   DMC_STRESS_ROUNDS=str(ROUNDS), DMC_STRESS_REPORT_DIR=reports)
-        fuzz = pytest(["tests/test_fuzz.py",
-                       "tests/test_agent_security.py::test_openapi_schema_fuzzing_finds_no_"
-                       "server_errors"], env)
-        attack = pytest(["tests/test_agent_security.py", "-k", "not load and not openapi"],
-                        env)
-        load = pytest(["tests/test_agent_security.py::test_load_every_request_gets_exactly_"
-                       "one_answer"], env)
-        faults = pytest(FAULT_TESTS, env)
-        load_report = Path(reports, "load.json")
-        load_data = json.loads(load_report.read_text()) if load_report.exists() else {}
-    answers = load_data.get("answers", {})
-    commands = 7
-    summary = {
-        "fuzz": {"commands": commands, "examples_per_command": FUZZ_EXAMPLES,
-                 "inputs_tried": commands * FUZZ_EXAMPLES + FUZZ_EXAMPLES * 4,
-                 "tests_passed": fuzz[0], "crashes_found": fuzz[1],
-                 "seconds": round(fuzz[2], 1)},
-        "attack_surface": {"passed": attack[0], "failed": attack[1]},
+                   DMC_STRESS_ROUNDS=str(ROUNDS), DMC_STRESS_REPORT_DIR=str(reports))
+        fuzz = pytest("fuzz", FUZZ_TESTS, env, reports)
+        attack = pytest("attack", ["tests/test_agent_security.py", "-k",
+                                   "not load and not openapi"], env, reports)
+        load = pytest("load", [LOAD_TEST], env, reports)
+        faults = pytest("faults", FAULT_TESTS, env, reports)
+        inputs = {p.stem.removeprefix("fuzz-"): json.loads(p.read_text())["inputs"]
+                  for p in sorted(reports.glob("fuzz-*.json"))}
+        load_data = read_report(reports, "load") or {}
+    totals: dict[str, int] = load_data.get("totals") or {}
+    last = load_data.get("answers") or {}
+    summary: dict[str, Any] = {
+        "fuzz": {"examples_per_command_budget": FUZZ_EXAMPLES,
+                 "inputs_run": sum(inputs.values()), "inputs_run_by_target": inputs,
+                 "tests": fuzz, "crashes_found": fuzz["failed"] + fuzz["errors"]},
+        "attack_surface": attack,
         "load": {"clients": load_data.get("clients"), "rounds": load_data.get("rounds"),
-                 "requests_sent": (load_data.get("clients") or 0) * (load_data.get("rounds")
-                                                                     or 0),
-                 "last_round": {"answered_result": sum(v == "result" for v in answers.values()),
-                                "answered_busy": sum(v == "busy" for v in answers.values()),
-                                "lost": sum(v not in ("result", "busy")
-                                            for v in answers.values())},
+                 "requests_sent": sum(totals.values()),
+                 "answered_result": totals.get("result", 0),
+                 "answered_busy": totals.get("busy", 0),
+                 "lost": sum(n for kind, n in totals.items() if kind not in ("result", "busy")),
+                 "last_round": {"answered_result": sum(v == "result" for v in last.values()),
+                                "answered_busy": sum(v == "busy" for v in last.values())},
                  "agent_rss_kib": {"after_first_round": load_data.get(
                      "rss_after_first_round_kib"), "end": load_data.get("rss_end_kib")},
-                 "passed": load[0] == 1, "seconds": round(load[2], 1)},
-        "faults": {"injected": len(FAULT_TESTS), "recovered": faults[0],
-                   "failed": faults[1]},
+                 "tests": load},
+        "faults": {"injected": len(FAULT_TESTS), "recovered": faults["passed"],
+                   "tests": faults},
     }
+    problems = [name for name, group in (("fuzz", fuzz), ("attack surface", attack),
+                                         ("load", load), ("faults", faults))
+                if not group["ok"]]
+    if fuzz["ok"] and not inputs:
+        problems.append("fuzz: the tests reported no inputs")
+    if load["ok"] and not totals:
+        problems.append("load: the test wrote no report")
+    if faults["tests"] != len(FAULT_TESTS):
+        problems.append(f"faults: {faults['tests']} of {len(FAULT_TESTS)} tests collected")
+    summary["passed"] = not problems
+    summary["problems"] = problems
     path = write("stress", summary)
     print(json.dumps(summary, indent=2))
     print(f"-> {path}")
-    if fuzz[1] or attack[1] or load[1] or faults[1]:
+    if problems:
         sys.exit(1)
 
 

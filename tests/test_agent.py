@@ -173,13 +173,68 @@ def test_agent_down_exits_3_after_retries(dmc) -> None:
     assert time.monotonic() - start < 30
 
 
+class DiesAfterItsHealthCheck:
+    """An agent that answers one /health as idle and healthy, then dies (its port closes),
+    as a desktop does that crashes between the client's probe and its request."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        health = {"status": "ok", "queue": {"running": 0, "waiting": 0, "max_concurrency": 1}}
+        self.requests: list[str] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                outer.requests.append(f"GET {self.path}")
+                body = orjson.dumps(health)
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.send_header("connection", "close")
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self._serve_one_then_die, daemon=True)
+        self.thread.start()
+
+    def _serve_one_then_die(self) -> None:
+        self.server.handle_request()
+        self.server.server_close()
+
+
 @pytest.mark.slow
 def test_failover_to_the_next_agent(dmc, qwen_agent) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"
-    res = dmc("generate", "--set", f"desktop.url=[{dead}, {qwen_agent.url}]",
-              "--set", "desktop.retry_attempts=0", stdin=payload_for(dmc, max_tokens=60),
-              env={"DMC_AGENT_TOKEN": TOKEN})
-    assert res.code == 0, res.stderr
+    """The first agent looks best (healthy, idle, listed first) but is gone by the time the
+    request comes: the client tries it first, then fails over within the same attempt."""
+    from dmc.remote.client import AgentClient, ClientSettings
+
+    dying = DiesAfterItsHealthCheck()
+    client = AgentClient(ClientSettings(urls=[dying.url, qwen_agent.url], token=TOKEN,
+                                        retry_attempts=0, timeout=300))
+    sent: list[str] = []
+    real_send = client.http.send
+
+    def recording_send(request, **kwargs):  # the real transport, with a note of each try
+        if request.method == "POST":  # GET /health probes are not tries
+            sent.append(str(request.url))
+        return real_send(request, **kwargs)
+
+    client.http.send = recording_send  # type: ignore[method-assign]
+    payload = orjson.loads(payload_for(dmc, max_tokens=60))["payload"]
+    try:
+        response = client.generate(payload)
+    finally:
+        client.close()
+    assert dying.requests == ["GET /health"]  # it was probed, and looked like the best pick
+    assert sent == [f"{dying.url}/v1/generate", f"{qwen_agent.url}/v1/generate"]
+    assert response["request_id"] == payload["request_id"]  # the live agent answered it
 
 
 @pytest.mark.slow

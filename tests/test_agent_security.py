@@ -157,6 +157,10 @@ def test_openapi_schema_fuzzing_finds_no_server_errors(api_agent) -> None:
                 failures.append(f"{operation.label}: {str(exc)[:300]}")
 
         run()
+    folder = os.environ.get("DMC_STRESS_REPORT_DIR")  # for `make stress`: what really ran
+    if folder:
+        Path(folder, "fuzz-openapi.json").write_text(orjson.dumps(
+            {"inputs": len(calls), "failures": len(failures)}).decode())
     assert not failures, failures[:3]
     assert {"GET /health", "POST /v1/generate", "POST /v1/validate"} <= set(calls)
 
@@ -232,6 +236,7 @@ def test_load_every_request_gets_exactly_one_answer(tmp_path: Path) -> None:
         pid = agent.proc.pid
         rss_start = 0
         answers: dict[str, list[str]] = {}
+        totals: dict[str, int] = {}  # every answer of every round, counted as it came
         lock = threading.Lock()
 
         def one(n: int) -> None:
@@ -257,6 +262,7 @@ def test_load_every_request_gets_exactly_one_answer(tmp_path: Path) -> None:
                 kind = f"transport error {type(exc).__name__}"
             with lock:
                 answers.setdefault(rid, []).append(kind)
+                totals[kind] = totals.get(kind, 0) + 1
 
         for round_no in range(ROUNDS):
             if round_no == 1:  # after the first round: model loaded, caches warm
@@ -274,6 +280,7 @@ def test_load_every_request_gets_exactly_one_answer(tmp_path: Path) -> None:
         report = Path(os.environ.get("DMC_STRESS_REPORT_DIR", tmp_path)) / "load.json"
         report.write_text(orjson.dumps({"clients": clients, "rounds": ROUNDS,
                                         "answers": {k: v[0] for k, v in answers.items()},
+                                        "totals": totals,
                                         "rss_after_first_round_kib": rss_start,
                                         "rss_end_kib": rss_end}).decode())
     finally:

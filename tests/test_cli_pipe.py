@@ -104,13 +104,17 @@ def test_version_and_help(dmc) -> None:
     assert helped.code == 0 and b"intent" in helped.stdout and b"Exit codes" in helped.stdout
 
 
-def test_broken_pipe_is_quiet(tmp_path: Path, isolated_env) -> None:
-    script = f"yes 'add a feature' | head -n 3000 | {DMC} intent --batch | head -n 1"
+def test_broken_pipe_is_quiet_and_exits_141(tmp_path: Path, isolated_env) -> None:
+    """`dmc … | head -1`: dmc exits 141 (as a filter killed by SIGPIPE would) and says
+    nothing. The input comes from a file and head exits 0, so with pipefail the pipeline's
+    status is dmc's own."""
+    (tmp_path / "requests.txt").write_text("add a feature\n" * 3000)
+    script = f"set -o pipefail; {DMC} intent --batch < requests.txt | head -n 1"
     proc = subprocess.run(["bash", "-c", script], capture_output=True, env=isolated_env,
                           cwd=tmp_path, timeout=60)
-    assert proc.returncode == 0
+    assert proc.returncode == 141, proc.stderr
     assert len(proc.stdout.splitlines()) == 1
-    assert b"Traceback" not in proc.stderr
+    assert proc.stderr == b""
 
 
 def test_stages_do_not_import_heavy_modules(isolated_env, tmp_path: Path) -> None:

@@ -99,11 +99,13 @@ COMMANDS = [["intent"], ["extract"], ["retrieve", "--allow-stale"], ["optimize"]
 def test_fuzz_stdin(args: list[str], state_repo: Path, isolated_env_module) -> None:
     watched = [state_repo / ".dmc/index.sqlite", state_repo / ".dmc/style.db"]
     before = [digest(p) for p in watched]
+    ran: list[int] = []
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(data=stdin_inputs)
     def check(data: bytes) -> None:
+        ran.append(1)
         proc = subprocess.run([DMC, *args], input=data, capture_output=True, cwd=state_repo,
                               env=isolated_env_module, timeout=120)
         err = proc.stderr.decode("utf-8", "replace")
@@ -119,7 +121,15 @@ def test_fuzz_stdin(args: list[str], state_repo: Path, isolated_env_module) -> N
             assert err.strip(), "a failure says why on stderr"
 
     check()
+    report_count(f"fuzz-{'-'.join(a.strip('-') for a in args)}", len(ran))
     assert [digest(p) for p in watched] == before, "stored state changed"
+
+
+def report_count(name: str, inputs: int) -> None:
+    """For `make stress` (bench/stress.py): how many inputs really ran, shrinking included."""
+    folder = os.environ.get("DMC_STRESS_REPORT_DIR")
+    if folder:
+        Path(folder, f"{name}.json").write_text(orjson.dumps({"inputs": inputs}).decode())
 
 
 def test_huge_document_is_handled(state_repo: Path, isolated_env_module) -> None:

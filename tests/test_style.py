@@ -158,10 +158,23 @@ def test_reset_and_errors(dmc, make_repo) -> None:
     assert broken.code == 3 and "style reset" in broken.stderr
 
 
-@pytest.mark.parametrize("src", ["def f(:\n", "", "\x00\x01"])
-def test_unparsable_files_give_no_observations(src: str) -> None:
-    assert observe("x.py", src, "python") == [] or src == ""
-    assert score({"languages": {}}, "python", [])["score"] is None
+CONFIDENT_SNAKE_CASE = {"languages": {"python": {"naming.functions": {
+    "preferred": "snake_case", "confidence": 0.9}}}}
+
+
+@pytest.mark.parametrize("src", ["def f(:\n", "class A(\n    x = [\n", "\x00\x01"])
+def test_unparsable_files_give_no_observations_and_no_score(src: str) -> None:
+    found = observe("x.py", src, "python")
+    assert found == []
+    scored = score(CONFIDENT_SNAKE_CASE, "python", found)
+    assert scored["score"] is None and scored["checked"] == 0
+
+
+def test_an_empty_file_is_judged_by_its_name_only() -> None:
+    assert observe("my_module.py", "", "python") == [("naming.files", "snake_case", 1)]
+    # the same profile does score a file that has something to judge
+    good = observe("x.py", "def good_name(x):\n    return x\n", "python")
+    assert score(CONFIDENT_SNAKE_CASE, "python", good)["score"] == 1.0
 
 
 def test_kill_9_while_learning_leaves_a_consistent_profile(make_repo, isolated_env) -> None:
