@@ -23,6 +23,7 @@ from dmc.generate.edits import (
 )
 from dmc.optimize import Options, optimize
 from dmc.optimize.pack import MARKER_OPEN, compress, context_marker, elision_marker
+from dmc.optimize.secrets import redact
 from dmc.tokens import byte_bound as estimate
 
 API_JS = (Path(__file__).resolve().parents[1] / "examples" / "demo-app" / "routes" / "api.js"
@@ -290,6 +291,40 @@ def test_a_comment_quoted_in_search_too_is_not_a_placeholder() -> None:
     res = apply_edits(original, [block("    # ... existing code ...\n    return 1",
                                        "    # ... existing code ...\n    return 2")])
     assert res.ok and res.content == original.replace("return 1", "return 2")
+
+
+SETTINGS = ('import os\n\nAWS_KEY = "AKIAIOSFODNN7EXAMPLQ"\nREGION = "eu-west-1"\n\n\n'
+            'def client():\n    return make(AWS_KEY, REGION)\n')
+
+
+def test_a_block_quoting_redacted_context_applies_to_the_real_file() -> None:
+    shown, found = redact("settings.py", SETTINGS)  # what the model saw
+    assert found and "AKIA" not in shown
+    secret_line = next(ln for ln in shown.split("\n") if "<redacted:" in ln)
+    # kept as quoted: the file's line (with the real key) stays
+    kept = apply_edits(SETTINGS, [block(f"{secret_line}\nREGION = \"eu-west-1\"",
+                                        f"{secret_line}\nREGION = os.environ[\"REGION\"]",
+                                        "settings.py")])
+    assert kept.ok and kept.outcomes[0].method == "redacted"
+    assert kept.content == SETTINGS.replace('"eu-west-1"', 'os.environ["REGION"]')
+    # changed: the placeholder becomes again the text it stood for in the file
+    moved = apply_edits(SETTINGS, [block(secret_line, secret_line.replace("AWS_KEY =", "KEY ="),
+                                         "settings.py")])
+    assert moved.ok and 'KEY = "AKIAIOSFODNN7EXAMPLQ"' in moved.content
+    assert "<redacted" not in moved.content
+
+
+def test_a_placeholder_for_a_secret_is_never_written() -> None:
+    invented = apply_edits(SETTINGS, [block("import os", "import os\nTOKEN = "
+                                            "\"<redacted:github_token>\"", "settings.py")])
+    assert invented.failures[0].reason == "redacted" and invented.content == SETTINGS
+    assert "<redacted:github_token>" in invented.failures[0].detail
+    created = apply_edits(None, [block("", "KEY = \"<redacted:aws_access_key>\"", "new.py")])
+    assert created.failures[0].reason == "redacted" and created.content == ""
+    # a file that holds such text itself (the redacted copy, dmc's own tests) may keep it
+    copy = apply_edits(redact("settings.py", SETTINGS)[0],
+                       [block("import os", "import os\nimport sys", "settings.py")])
+    assert copy.ok and "<redacted:aws_access_key>" in copy.content
 
 
 def test_a_no_op_block_is_placed_but_not_counted_as_a_change() -> None:

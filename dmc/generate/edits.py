@@ -53,9 +53,9 @@ from typing import Literal
 
 from dmc.optimize.pack import MARKER_CLOSE, MARKER_OPEN
 
-Method = Literal["exact", "trailing_whitespace", "indentation", "fuzzy", "create"]
+Method = Literal["exact", "trailing_whitespace", "indentation", "redacted", "fuzzy", "create"]
 Reason = Literal["no_match", "ambiguous", "empty_search", "missing_file", "malformed",
-                 "no_path", "elided", "placeholder"]
+                 "no_path", "elided", "placeholder", "redacted"]
 
 FUZZY_THRESHOLD = 0.9
 # The shape of one block, for prompts and for the refinement message.
@@ -94,6 +94,8 @@ _OLD_HEADER = re.compile(r"^[ \t]*(?://|#)[ \t]*lines \d+-\d+(?: \S+)?"
                          r"(?: \((?:compressed|cut)\))?[ \t]*$")
 _OLD_ELISION = re.compile(r"^[ \t]*(?://|#)[ \t]*\.\.\. \d+ lines? elided[ \t]*$")
 _ELISION = re.compile(re.escape(MARKER_OPEN) + r":\s*\d+ lines? elided")
+# what dmc.optimize.secrets puts where it removed a secret from the context
+_REDACTED = re.compile(r"<redacted:[\w-]+>")
 # "// ... existing code ...": a comment standing for code the model meant to keep
 _LAZY = re.compile(r"^\s*(?:#|//|/\*|<!--|--|\*)(?=.*(?:\.\.\.|…))(?=.*\b(?:existing|rest|"
                    r"unchanged|same|previous|other|remaining|omitted|original|code)\b)", re.I)
@@ -535,6 +537,7 @@ class _Place:
     score: float
     file_indent: str = ""
     search_indent: str = ""
+    secrets: tuple[tuple[str, str], ...] = ()  # placeholder → the text it stands for here
 
 
 @dataclass(frozen=True)
@@ -704,6 +707,10 @@ def _locate(lines: list[str], search: list[str], threshold: float) -> _Place | _
                       _common_indent(search))
     if found:
         return _ambiguous(found, size, "indentation")
+    if any(_REDACTED.search(s) for s in search):
+        placed = _locate_redacted(lines, search)
+        if placed is not None:
+            return placed
     if len(lines) > _FUZZY_MAX_LINES:
         return _Miss("no_match", "the SEARCH text matches no lines of the file (too long "
                      "to compare loosely)", ())
@@ -725,6 +732,34 @@ def _locate(lines: list[str], search: list[str], threshold: float) -> _Place | _
             return _Place(best, best + size, "fuzzy", best_score,
                           _common_indent(lines[best:best + size]), _common_indent(search))
     return _no_match(lines, search)
+
+
+def _locate_redacted(lines: list[str], search: list[str]) -> _Place | _Miss | None:
+    """Place a SEARCH quoting lines whose secrets dmc redacted: each ``<redacted:KIND>``
+    matches any text, the rest must be equal (indentation aside). The texts the placeholders
+    matched are kept so REPLACE can get them back. None when no place matches."""
+    size = len(search)
+    pats = []
+    for s in search:
+        parts = _REDACTED.split(s.strip())
+        pats.append(re.compile("(.+?)".join(re.escape(p) for p in parts)))
+    found = [start for start in range(len(lines) - size + 1)
+             if all(p.fullmatch(ln.strip()) for p, ln in zip(pats, lines[start:start + size],
+                                                                strict=True))]
+    if len(found) > 1:
+        return _ambiguous(found, size, "redacted")
+    if not found:
+        return None
+    start = found[0]
+    seen: dict[str, set[str]] = {}
+    for s, p, ln in zip(search, pats, lines[start:start + size], strict=True):
+        m = p.fullmatch(ln.strip())
+        if m is not None:
+            for name, value in zip(_REDACTED.findall(s.strip()), m.groups(), strict=True):
+                seen.setdefault(name, set()).add(value)
+    secrets = tuple((name, next(iter(v))) for name, v in seen.items() if len(v) == 1)
+    return _Place(start, start + size, "redacted", 1.0, _common_indent(lines[start:start + size]),
+                  _common_indent(search), secrets)
 
 
 def _no_match(lines: list[str], search: list[str]) -> _Miss:
@@ -858,6 +893,10 @@ def apply_edits(original: str | None, blocks: Sequence[EditBlock], *, path: str 
                 failed(block, "empty_search", "the SEARCH is empty but the file already has "
                        "content; quote the lines the change goes next to", notes)
                 continue
+            leaked = _leaks(replace, source)
+            if leaked:
+                failed(block, "redacted", _leak_detail(leaked), notes)
+                continue
             was = _was(origin, 0, len(lines))
             _shift(spans, 0, len(lines), len(replace))
             lines, origin = list(replace), [None] * len(replace)
@@ -881,7 +920,11 @@ def apply_edits(original: str | None, blocks: Sequence[EditBlock], *, path: str 
             failed(block, place.reason, place.detail, notes, place.candidates)
             continue
         old_lines = lines[place.start:place.end]
-        new = _merge(old_lines, search, replace, place)
+        new, written = _merge(old_lines, search, replace, place)
+        leaked = _leaks([new[k] for k in written], source)
+        if leaked:
+            failed(block, "redacted", _leak_detail(leaked), notes)
+            continue
         was = _was(origin, place.start, place.end)
         _shift(spans, place.start, place.end, len(new))
         lines[place.start:place.end] = new
@@ -908,21 +951,42 @@ def apply_edits(original: str | None, blocks: Sequence[EditBlock], *, path: str 
 
 
 def _merge(window: list[str], search: list[str], replace: list[str],
-           place: _Place) -> list[str]:
-    """What the block writes over ``window``: REPLACE, except that lines the model kept from
-    SEARCH unchanged come from the file as it is. So a line the model quoted slightly wrong
-    (fuzzy), with other indentation or trailing spaces, but did not mean to change, stays
-    exactly as it was instead of being overwritten by the model's misquote."""
+           place: _Place) -> tuple[list[str], list[int]]:
+    """What the block writes over ``window``, and which of those lines come from REPLACE.
+
+    REPLACE, except that lines the model kept from SEARCH unchanged come from the file as it
+    is. So a line the model quoted slightly wrong (fuzzy), with other indentation or trailing
+    spaces, or with a redacted secret, but did not mean to change, stays exactly as it was
+    instead of being overwritten by the model's version. In the lines REPLACE does write, a
+    redaction placeholder becomes again the text it matched in the file."""
     if place.method == "exact":
-        return list(replace)
+        return list(replace), list(range(len(replace)))
     shifted = _reindent(replace, place.search_indent, place.file_indent) \
-        if place.method in ("indentation", "fuzzy") else list(replace)
+        if place.method in ("indentation", "fuzzy", "redacted") else list(replace)
+    for name, value in place.secrets:
+        shifted = [ln.replace(name, value) for ln in shifted]
     out: list[str] = []
+    written: list[int] = []
     ops = difflib.SequenceMatcher(None, [s.rstrip() for s in search],
                                   [r.rstrip() for r in replace], autojunk=False).get_opcodes()
     for tag, i1, i2, j1, j2 in ops:
-        out += window[i1:i2] if tag == "equal" else shifted[j1:j2]
-    return out
+        if tag == "equal":
+            out += window[i1:i2]
+        else:
+            written += range(len(out), len(out) + j2 - j1)
+            out += shifted[j1:j2]
+    return out, written
+
+
+def _leaks(lines: Sequence[str], original: str) -> list[str]:
+    """Redaction placeholders ``lines`` would write that the file does not already hold:
+    each stands for a secret the model never saw, so writing it would break the code."""
+    return sorted({name for ln in lines for name in _REDACTED.findall(ln) if name not in original})
+
+
+def _leak_detail(names: Sequence[str]) -> str:
+    return (f"the REPLACE writes {', '.join(names)}, which stands for a secret dmc hid from "
+            "you; keep the lines holding it unchanged, or read the value from the environment")
 
 
 def _was(origin: Sequence[int | None], start: int, end: int) -> LineRange:
