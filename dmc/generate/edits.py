@@ -26,7 +26,9 @@ marker line itself) because models put it anywhere.
 :func:`apply_edits` applies blocks in order, each to the result of the ones before. A block is
 placed by the first of these that finds exactly one place: the exact lines; the lines ignoring
 trailing whitespace; the lines ignoring a uniform indentation difference (the replacement is
-re-indented by the same amount); a same-length window at least 90% similar (``difflib``
+re-indented by the same amount); the lines with each ``<redacted:KIND>`` that
+``dmc optimize`` put in place of a secret matching the hidden text (which REPLACE then gets
+back, so no placeholder is ever written); a same-length window at least 90% similar (``difflib``
 ratio, indentation ignored; only for two or more lines, since one line that is nearly another
 is usually a different statement). A comparison that finds several places stops the search:
 a looser one would only find more. Lines the model kept unchanged from SEARCH to REPLACE are
