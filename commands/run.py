@@ -252,7 +252,13 @@ def _continue(doc: Document, cfg: Any) -> Document:
 
 
 def _apply(repo: Path | None, files: list[dict[str, Any]]) -> list[str]:
-    """Write files into the tree after showing the diff; refuse to clobber local edits."""
+    """Write the result into the tree after showing the diff; refuse to clobber local edits.
+
+    A change to an existing file is applied as its edit blocks, replayed on the file as it
+    is on disk: only the lines the edits touch change, and a redaction made for the payload
+    is never written back. An existing file is never replaced whole. Every file is checked
+    before any is written, so a refusal leaves the tree as it was.
+    """
     import difflib
     import subprocess
 
@@ -260,7 +266,7 @@ def _apply(repo: Path | None, files: list[dict[str, Any]]) -> list[str]:
 
     if repo is None:
         raise DmcError("--apply needs a git repository")
-    written = []
+    planned: list[tuple[Path, str, str, str]] = []
     for f in files:
         target = resolve_inside(repo, f["path"])
         if target is None:
@@ -273,11 +279,36 @@ def _apply(repo: Path | None, files: list[dict[str, Any]]) -> list[str]:
             if status.stdout.strip():
                 raise DmcError(f"refusing to overwrite {rel}: it has uncommitted changes",
                                hint="commit or stash them first")
+        new = _new_content(rel, target, old, f)
+        planned.append((target, rel, old, new))
+    written = []
+    for target, rel, old, new in planned:
         diff = difflib.unified_diff(old.splitlines(keepends=True),
-                                    f["code"].splitlines(keepends=True), f"a/{rel}", f"b/{rel}")
+                                    new.splitlines(keepends=True), f"a/{rel}", f"b/{rel}")
         for line in diff:
             ui.plain(line.rstrip("\n"))
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(f["code"], encoding="utf-8")
+        target.write_text(new, encoding="utf-8")
         written.append(rel)
     return written
+
+
+def _new_content(rel: str, target: Path, old: str, f: dict[str, Any]) -> str:
+    """What the file becomes: its edits replayed on disk, or the whole text of a new file."""
+    from dmc.generate.edits import EditBlock, apply_edits, strip_markers
+
+    edits = f.get("edits")
+    if edits is None:
+        if target.is_file():
+            raise DmcError(f"refusing to replace {rel} whole: dmc changes existing files only "
+                           "through edit blocks", hint="ask again; the answer had no edits "
+                           "for it")
+        return strip_markers(str(f["code"]))
+    blocks = [EditBlock(rel, str(e["search"]), str(e["replace"]), i + 1)
+              for i, e in enumerate(edits)]
+    result = apply_edits(old if target.is_file() else None, blocks, path=rel)
+    if not result.ok:
+        detail = "; ".join(x.describe() for x in result.failures)
+        raise DmcError(f"refusing to write {rel}: the edits no longer apply to the file on "
+                       f"disk ({detail})", hint="it changed since the request; ask again")
+    return result.content

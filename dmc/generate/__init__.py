@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dmc.contract import DmcError, Exit
+from dmc.generate import changes
 from dmc.generate import checks as checks_mod
 from dmc.generate.backends import Backend, Cancelled, StopGeneration
 from dmc.generate.code import CodeFile, extract_files
@@ -105,6 +106,10 @@ class Pass:
     answer_text: str
     record: dict[str, Any] = field(default_factory=dict)
     model_checks: checks_mod.CheckRun = field(default_factory=lambda: checks_mod.CheckRun(0, 0))
+    states: dict[str, changes.FileState] = field(default_factory=dict)
+    edit_failures: list[Any] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
 
     @property
     def truncated(self) -> bool:
@@ -117,6 +122,7 @@ class Pass:
         complete, fewer errors, fewer warnings — a generated test never outranks a stated one."""
         counts = self.validation.get("counts", {})
         return (self.checks.passed, int(self.checks.all_passed), self.model_checks.passed,
+                -len(self.missing), -len(self.edit_failures),
                 int(not self.truncated and bool(self.files)),
                 -int(counts.get("error", 0)), -int(counts.get("warning", 0)))
 
@@ -126,6 +132,7 @@ class Pass:
         checks_ok = self.checks.total == 0 or self.checks.all_passed
         model_ok = self.model_checks.total == 0 or self.model_checks.all_passed
         return (bool(self.files) and not self.truncated and checks_ok and model_ok
+                and not self.missing and not self.edit_failures
                 and bool(self.validation.get("passed")))
 
 
@@ -158,6 +165,7 @@ class _Run:
         self.budget = float(gen.get("time_budget_s") or DEFAULT_TIME_BUDGET_S)
         self.criteria = payload.get("quality_criteria") or {}
         self.single = single_file(payload)
+        self.base_states = changes.initial_states(payload)  # files to change, not rewrite
         self.checks = checks_mod.gather(payload)
         # with nothing stated to check, the model writes tests after its first answer
         self.write_tests = bool(gen.get("generated_tests", True)) and not self.checks
@@ -192,8 +200,16 @@ class _Run:
                                    on_token=on_token, stop=STOP)
         self.tokens += result.completion_tokens
         cut = result.finish_reason if result.finish_reason in ("length", "repetition") else None
-        files = extract_files(result.text, language=self.task.get("language"),
-                              target_files=self.task.get("target_files"), cut_off=cut)
+        edit: changes.EditPass | None = None
+        if self.base_states:
+            base = self.best.states if self.best is not None and self.best.states \
+                else self.base_states
+            edit = changes.from_answer(result.text, base, language=self.task.get("language"),
+                                       cut_off=cut)
+            files = edit.files
+        else:
+            files = extract_files(result.text, language=self.task.get("language"),
+                                  target_files=self.task.get("target_files"), cut_off=cut)
         if files and self.write_tests and self.model_checks is None and \
                 any(f.language == "python" for f in files):
             self.model_checks = self.generated_tests(files)
@@ -220,6 +236,10 @@ class _Run:
                        "source": "model", **model_run.to_dict()})
         p = Pass(number, sample, files, validation, check_run, result.finish_reason,
                  result.text, model_checks=model_run)
+        if edit is not None:
+            p.states, p.edit_failures, p.ignored = edit.states, edit.failures, edit.ignored
+            p.missing = changes.missing_named(str(self.task.get("description") or ""),
+                                              self.base_states, files)
         p.record = {
             "iteration": number, "sample": sample, "errors": int(counts.get("error", 0)),
             "warnings": int(counts.get("warning", 0)), "passed": bool(validation["passed"]),
@@ -227,6 +247,10 @@ class _Run:
             "model_checks": {"run": model_run.total, "passed": model_run.passed},
             "finish_reason": result.finish_reason, "truncated": p.truncated,
             "repairs": [f.repair for f in files if f.repair],
+            **({"edits": {"blocks_applied": sum(len(s.blocks) for s in p.states.values()),
+                          "blocks_failed": len(p.edit_failures),
+                          "whole_files_refused": p.ignored, "missing": p.missing}}
+               if edit is not None else {}),
             "prompt_tokens": result.prompt_tokens, "tokens": result.completion_tokens,
             "seconds": round(result.seconds, 3),
             "check_seconds": round(time.perf_counter() - started, 3),
@@ -271,9 +295,25 @@ class _Run:
         model_failures = [{**f, "source": "a test written for this request; it may be wrong "
                                           "itself — if your code is right, keep it"}
                           for f in p.model_checks.failures]
+        current = None
+        edit_problems = ""
+        if self.base_states:
+            from dmc.generate.edits import render_failures
+
+            states = p.states or self.base_states
+            current = {path: st.content for path, st in states.items()}
+            said = [render_failures(p.edit_failures, files=current)] if p.edit_failures else []
+            if p.ignored:
+                said.append("Whole files were given for " + ", ".join(p.ignored) + "; they "
+                            "exist, so only SEARCH/REPLACE blocks are applied to them.")
+            if p.missing:
+                said.append("The request asks for " + ", ".join(p.missing) + ", but no "
+                            "applied edit adds it.")
+            edit_problems = "\n\n".join(said)
         return refinement_messages(self.payload, [f.to_dict() for f in p.files], blocking,
                                    failures=p.checks.failures + model_failures,
-                                   answer_notes=notes)
+                                   answer_notes=notes, current=current,
+                                   edit_problems=edit_problems)
 
     def loop(self) -> None:
         """Passes until clean, out of passes, out of time, or no longer improving."""
@@ -350,7 +390,14 @@ class _Run:
 
     def _status(self, best: Pass, interrupted: bool) -> tuple[str, str | None]:
         if not best.files:
+            if self.base_states and best.edit_failures:
+                return "error", f"no edit block applied ({len(best.edit_failures)} failed)"
             return "error", "no answer contained code"
+        if best.missing:
+            return "partial", ("the change does not add what the request names: "
+                               + ", ".join(best.missing))
+        if best.edit_failures:
+            return "partial", f"{len(best.edit_failures)} edit block(s) did not apply"
         if best.truncated:
             return "partial", "the answer was cut off and could not be repaired"
         if best.checks.total and not best.checks.all_passed:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from dmc.validate.languages import ALIASES, EXTENSIONS
 
@@ -46,15 +47,20 @@ class CodeFile:
     language: str | None
     truncated: bool = False
     repair: str | None = None
+    # a change to an existing file: the SEARCH/REPLACE blocks applied, and the diff
+    edits: list[dict[str, str]] | None = None
+    diff: str | None = None
 
-    def to_dict(self) -> dict[str, str | bool | None]:
-        """The form used in ``result.files`` (repair notes only when there was one)."""
-        out: dict[str, str | bool | None] = {"path": self.path, "language": self.language,
-                                             "code": self.code}
+    def to_dict(self) -> dict[str, Any]:
+        """The form used in ``result.files`` (repair notes and edits only when there are)."""
+        out: dict[str, Any] = {"path": self.path, "language": self.language, "code": self.code}
         if self.truncated:
             out["truncated"] = True
         if self.repair:
             out["repair"] = self.repair
+        if self.edits is not None:
+            out["edits"] = self.edits
+            out["diff"] = self.diff or ""
         return out
 
 

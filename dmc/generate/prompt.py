@@ -25,14 +25,46 @@ MULTI_FORMAT = ("Answer with code only: for every file, one line `File: <path>` 
 MAX_PROBLEMS = 15
 
 
+_EXAMPLE_PY = ("File: models/user.py\n```python\n<<<<<<< SEARCH\nclass User:\n    name: str\n"
+               "=======\nclass User:\n    name: str\n    email: str\n>>>>>>> REPLACE\n```")
+_EXAMPLE_JS = ("File: lib/user.js\n```javascript\n<<<<<<< SEARCH\nclass User {\n"
+               "  constructor(name) {\n=======\nclass User {\n  static kind = \"person\";\n"
+               "  constructor(name) {\n>>>>>>> REPLACE\n```")
+
+
+def edit_format(language: str | None = None) -> str:
+    """How to answer when files exist: edit blocks for them, whole files only for new ones.
+
+    The example is in another language than the task's: a small model copies an example's
+    names (``app.get`` into a file that uses ``router``) when they look like the task's.
+    """
+    example = _EXAMPLE_JS if language == "python" else _EXAMPLE_PY
+    return ("To change an existing file, answer with SEARCH/REPLACE blocks, never the whole "
+            "file. For example:\n" + example + "\n"
+            "SEARCH copies whole lines of the current file exactly, with their indentation, "
+            "and enough of them to match one place only. To add code, put in SEARCH the lines "
+            "it goes after, and in REPLACE those same lines followed by the new code. Use "
+            "several small blocks rather than one big one; write out every line you keep, "
+            "never a placeholder like `// ... existing code ...`. Lines like `⟦dmc: …⟧` are "
+            "notes about the context, not part of any file: never copy them. To create a new "
+            "file, write `File: <path>` and then the whole file in one fenced block.")
+
+
+def edit_files(payload: dict[str, Any]) -> dict[str, str]:
+    """Target files whose current text the payload carries (edits are made against it)."""
+    from dmc.generate.changes import edit_targets
+
+    return edit_targets(payload)
+
+
 def _bullets(title: str, items: list[str]) -> str:
     return f"{title}:\n" + "\n".join(f"- {i}" for i in items) if items else ""
 
 
 def single_file(payload: dict[str, Any]) -> bool:
-    """Whether one file is wanted (at most one target, no multi-file wording)."""
+    """Whether one new file is wanted (at most one target, none of them to edit)."""
     targets = (payload.get("task") or {}).get("target_files") or []
-    return len(targets) <= 1
+    return len(targets) <= 1 and not edit_files(payload)
 
 
 def wants_tests(payload: dict[str, Any]) -> bool:
@@ -81,12 +113,28 @@ def initial_messages(payload: dict[str, Any]) -> list[dict[str, str]]:
         quality.append("no shell=True, eval, unsafe yaml.load or hard-coded secrets")
     if quality:
         parts.append(_bullets("Quality", quality))
+    editing = edit_files(payload)
     for path, code in (ctx.get("existing_code") or {}).items():
-        parts.append(f"Existing code in {path}:\n```\n{code}\n```")
+        if path in editing:
+            continue
+        label = "Existing code in" if not editing else "For reference (do not edit), code in"
+        parts.append(f"{label} {path}:\n```\n{code}\n```")
     for doc in ctx.get("relevant_docs") or []:
         parts.append(f"Relevant documentation:\n{doc}")
-    parts.append(SINGLE_FORMAT if single_file(payload) else MULTI_FORMAT)
+    for path, text in editing.items():
+        parts.append(f"Current content of {path}:\n{fenced(text)}")
+    if editing:
+        parts.append(edit_format(task.get("language")))
+    else:
+        parts.append(SINGLE_FORMAT if single_file(payload) else MULTI_FORMAT)
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def fenced(text: str) -> str:
+    """Text in a fence longer than any backtick run inside it."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text.rstrip()}\n{fence}"
 
 
 def _shown(files: list[dict[str, Any]], single: bool) -> str:
@@ -116,8 +164,17 @@ def what_went_wrong(finish_reason: str | None, repeated: str | None, had_code: b
 def refinement_messages(payload: dict[str, Any], files: list[dict[str, Any]],
                         issues: list[dict[str, Any]], *,
                         failures: list[dict[str, str]] | None = None,
-                        answer_notes: list[str] | None = None) -> list[dict[str, str]]:
-    """The chat for a refinement pass: the kept code, then what is wrong with it."""
+                        answer_notes: list[str] | None = None,
+                        current: dict[str, str] | None = None,
+                        edit_problems: str = "") -> list[dict[str, str]]:
+    """The chat for a refinement pass: the kept code, then what is wrong with it.
+
+    For changes to existing files (``current``: path -> content with the applied edits) the
+    files are shown as they now are, and the answer is asked for as more edit blocks.
+    """
+    if current is not None:
+        return _edit_refinement(payload, files, issues, failures or [], answer_notes or [],
+                                current, edit_problems)
     single = single_file(payload)
     problems = []
     for f in failures or []:
@@ -144,3 +201,32 @@ def refinement_messages(payload: dict[str, Any], files: list[dict[str, Any]],
         chat.append({"role": "assistant", "content": _shown(files, single)})
     chat.append({"role": "user", "content": "\n\n".join(text)})
     return chat
+
+
+def _edit_refinement(payload: dict[str, Any], files: list[dict[str, Any]],
+                     issues: list[dict[str, Any]], failures: list[dict[str, str]],
+                     notes: list[str], current: dict[str, str],
+                     edit_problems: str) -> list[dict[str, str]]:
+    problems = [f"- the check `{f['check_text'][:200]}` ({f['source']}) failed: "
+                f"{f['message'][:300]}" for f in failures]
+    by_path = {f["path"]: f["code"].split("\n") for f in files}
+    for i in issues[:MAX_PROBLEMS]:
+        lines = by_path.get(i["path"], [])
+        line = lines[i["line"] - 1].strip() if 0 < i["line"] <= len(lines) else ""
+        problems.append(f"- {i['path']}:{i['line']}: {i['message']} [{i['tool']}/{i['rule']}]"
+                        + (f"\n    `{line}`" if line else ""))
+    text = list(notes)
+    if edit_problems:
+        text.append(edit_problems)
+    for path, content in current.items():
+        text.append(f"Current content of {path} (your applied edits included):\n"
+                    f"{fenced(content)}")
+    new_files = [f for f in files if f["path"] not in current]
+    if new_files:
+        text.append("New files so far:\n\n" + _shown(new_files, False))
+    if problems:
+        text.append("Problems:\n" + "\n".join(problems))
+    text.append("Fix what is wrong with more SEARCH/REPLACE blocks against the current content "
+                "(a new file whole, after `File: <path>`).")
+    first = initial_messages(payload)
+    return [first[0], first[1], {"role": "user", "content": "\n\n".join(text)}]

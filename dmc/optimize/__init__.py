@@ -92,6 +92,7 @@ def optimize(doc: Document, opts: Options, count: Callable[[str], int],
         "task": task,
         "context": {
             "existing_code": {p: "\n\n".join(parts) for p, parts in existing.items()},
+            "files": _target_files(task, opts.repo, redactions),
             "relevant_docs": docs,
             "examples": [],
             "frameworks": sorted(set(extraction.get("frameworks", []))
@@ -178,6 +179,36 @@ def _items(chunks: list[Any], extraction: dict[str, Any],
             items.append(Item(str(f["path"]), 1, max(body.count("\n"), 1), body, 2.0, lang,
                               "", "doc" if lang == "markdown" else "code", ["mentioned"]))
     return items, redactions
+
+
+# a target file larger than this is not sent whole (it would not fit a small model's window)
+MAX_TARGET_FILE_BYTES = 60_000
+
+
+def _target_files(task: dict[str, Any], repo: Path | None,
+                  redactions: list[Redaction]) -> dict[str, str]:
+    """The whole current text of each target file that exists, for edits made against it.
+
+    Packing may compress a file to fit the budget; an edit quotes lines exactly, so the
+    generator needs the real text. Redacted like the rest of the context (``dmc run --apply``
+    replays the edits on the file on disk, so a redaction is never written back).
+    """
+    out: dict[str, str] = {}
+    if repo is None:
+        return out
+    for path in task.get("target_files") or []:
+        real = resolve_inside(repo, str(path))
+        if real is None or not real.is_file() or real.stat().st_size > MAX_TARGET_FILE_BYTES:
+            continue
+        try:
+            raw = real.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        body, found = redact(str(path), raw)
+        redactions += [r for r in found if (r.path, r.line) not in
+                       {(x.path, x.line) for x in redactions}]
+        out[str(path)] = body
+    return out
 
 
 def _task(text: str, intent: dict[str, Any], extraction: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,198 @@
+"""Changes to files that exist: the answer's edit blocks turned into files, and checked.
+
+When the payload carries the current text of target files (``context.files``, written by
+``dmc optimize`` for the files a request names), the model is asked for SEARCH/REPLACE blocks
+against that text (:mod:`dmc.generate.edits`) and whole files only for new paths. This module
+holds the state of one file across passes — its original text, the blocks applied so far and
+the content they give — so a refinement pass can add blocks on top of the best pass, and
+``dmc run --apply`` can replay exactly the same blocks on the file on disk.
+
+It also holds "done means done" for a change: the request's named things (a function or class
+name in backticks or with parentheses, an HTTP method and route) that the original does not
+contain must appear in what the edits add; otherwise the change is not what was asked.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from dmc.generate.code import CodeFile, extract_files
+from dmc.generate.edits import (
+    BlockFailure,
+    EditBlock,
+    apply_edits,
+    parse_edits,
+    strip_markers,
+)
+
+MAX_FILE_CHARS = 60_000
+
+_ROUTE = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE)\s+(/[\w/:{}\-.<>]*)", re.I)
+_NAMED = re.compile(r"`([A-Za-z_][\w.]*)`|\b([A-Za-z_]\w*)\(\)?")
+_COMMON = {"print", "len", "str", "int", "list", "dict", "set", "range", "open", "get", "post",
+           "put", "delete", "patch", "test", "tests", "e.g", "i.e", "use", "add", "make",
+           "function", "method", "route", "returns", "return", "and", "or", "the", "a"}
+
+
+def edit_targets(payload: dict[str, Any]) -> dict[str, str]:
+    """The target files whose current text the payload carries: path -> text."""
+    files = (payload.get("context") or {}).get("files") or {}
+    targets = set((payload.get("task") or {}).get("target_files") or [])
+    return {p: t for p, t in files.items() if p in targets and isinstance(t, str)}
+
+
+@dataclass
+class FileState:
+    """One existing file across passes: what it was, and the blocks applied to it so far."""
+
+    path: str
+    original: str
+    blocks: list[EditBlock] = field(default_factory=list)
+    content: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.content:
+            self.content = self.original
+
+
+@dataclass
+class EditPass:
+    """The files one answer gives, and the blocks that did not apply."""
+
+    files: list[CodeFile]
+    states: dict[str, FileState]
+    failures: list[BlockFailure]
+    ignored: list[str]  # whole files offered for existing paths (not applied)
+    blocks: int
+
+
+def language_of(path: str) -> str | None:
+    """The language dmc knows a path by."""
+    from dmc.validate.languages import EXTENSIONS
+
+    return EXTENSIONS.get("." + path.rsplit(".", 1)[-1].lower()) if "." in path else None
+
+
+def from_answer(answer: str, base: dict[str, FileState], *, language: str | None,
+                cut_off: str | None) -> EditPass:
+    """Apply the answer's blocks on top of ``base`` (the best pass so far), take new files."""
+    parsed = parse_edits(answer, known_paths=list(base))
+    states = {p: FileState(s.path, s.original, list(s.blocks), s.content)
+              for p, s in base.items()}
+    failures = list(parsed.problems)
+    by_path: dict[str, list[EditBlock]] = {}
+    for block in parsed.blocks:
+        by_path.setdefault(block.path, []).append(block)
+    files: dict[str, CodeFile] = {}
+    for path, blocks in by_path.items():
+        state = states.get(path)
+        result = apply_edits(state.content if state else None, blocks, path=path)
+        failures += result.failures
+        applied = [o.block for o in result.outcomes if o.applied]
+        if state is None:
+            if not applied:
+                continue
+            state = FileState(path, "", [], "")
+            state.original = ""
+            states[path] = state
+        state.blocks += applied
+        state.content = result.content
+    for path, state in states.items():
+        if state.blocks:
+            files[path] = edited_file(state)
+    ignored = []
+    for f in extract_files(parsed.rest, language=language, cut_off=cut_off):
+        if f.path in states and states[f.path].original:
+            ignored.append(f.path)  # a whole file for an existing path: would delete code
+            continue
+        if f.path.startswith("generated") and files:
+            continue  # prose or a snippet beside the edits, not a file
+        files.setdefault(f.path, CodeFile(f.path, strip_markers(f.code), f.language,
+                                          f.truncated, f.repair))
+    return EditPass(list(files.values()), states, failures, ignored, len(parsed.blocks))
+
+
+def edited_file(state: FileState) -> CodeFile:
+    """The file as the applied blocks leave it, with the blocks and the diff."""
+    diff = "".join(difflib.unified_diff(
+        state.original.splitlines(keepends=True), state.content.splitlines(keepends=True),
+        f"a/{state.path}", f"b/{state.path}"))
+    item = CodeFile(state.path, state.content, language_of(state.path))
+    item.edits = [{"search": b.search, "replace": b.replace} for b in state.blocks]
+    item.diff = diff
+    return item
+
+
+def initial_states(payload: dict[str, Any]) -> dict[str, FileState]:
+    """A state per existing target file, nothing applied yet."""
+    return {p: FileState(p, t) for p, t in edit_targets(payload).items()}
+
+
+def named_things(description: str, original: str) -> list[str]:
+    """What the request names that the file does not have yet: routes, functions, classes."""
+    wanted: list[str] = []
+    for verb, route in _ROUTE.findall(description):
+        wanted.append(f"{verb.upper()} {route}")
+    for quoted, called in _NAMED.findall(description):
+        name = quoted or called
+        if not name or name.lower() in _COMMON or len(name) < 3 or "." in name:
+            continue
+        if re.search(rf"\b{re.escape(name)}\b", original):
+            continue  # already there: the request is about changing it, not adding it
+        wanted.append(name)
+    return list(dict.fromkeys(wanted))
+
+
+def route_present(verb: str, route: str, text: str) -> bool:
+    """A route with this method appears in added code (Express, FastAPI, Flask styles)."""
+    path = re.escape(route).replace(r"\:", ":")
+    pattern = (rf"\.{verb.lower()}\s*\(\s*['\"`]{path}['\"`]"  # router.delete('/users/:id'
+               rf"|@\w+\.{verb.lower()}\s*\(\s*['\"]{_param_agnostic(route)}['\"]"
+               rf"|methods\s*=\s*\[[^\]]*['\"]{verb.upper()}['\"]")
+    return re.search(pattern, text, re.I) is not None
+
+
+def _param_agnostic(route: str) -> str:
+    """``/users/:id`` also as ``/users/{id}`` or ``/users/<id>``."""
+    parts = []
+    for seg in route.split("/"):
+        if seg.startswith(":") or (seg.startswith("{") and seg.endswith("}")) or \
+                (seg.startswith("<") and seg.endswith(">")):
+            parts.append(r"[:{<]?\w+[}>]?")
+        else:
+            parts.append(re.escape(seg))
+    return "/".join(parts)
+
+
+def missing_named(description: str, states: dict[str, FileState],
+                  files: list[CodeFile]) -> list[str]:
+    """The named things no added line carries ("done means done" for a change)."""
+    original = "\n".join(s.original for s in states.values())
+    added = []
+    for f in files:
+        state = states.get(f.path)
+        if state is None or not state.original:
+            added.append(f.code)
+            continue
+        for line in difflib.ndiff(state.original.splitlines(), f.code.splitlines()):
+            if line.startswith("+ "):
+                added.append(line[2:])
+    text = "\n".join(added)
+    missing = []
+    for thing in named_things(description, original):
+        if " /" in thing:
+            verb, route = thing.split(" ", 1)
+            if not route_present(verb, route, text) and not (
+                    route_present(verb, route.rstrip("/"), text)):
+                missing.append(thing)
+        elif not re.search(rf"\b{re.escape(thing)}\b", text):
+            missing.append(thing)
+    return missing
+
+
+def cap(text: str) -> str | None:
+    """The text if it is small enough to send whole, else None."""
+    return text if len(text) <= MAX_FILE_CHARS else None

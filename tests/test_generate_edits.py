@@ -1,0 +1,157 @@
+"""Changes to existing files through the generate loop: edit blocks, not rewrites.
+
+The loop is driven through the Ollama backend against the Ollama TEST DOUBLE with a script of
+answers (no Ollama server can run here); the edit application, validation (real ESLint) and
+the named-thing check are the real ones. The payload is the one ``dmc optimize`` writes for
+the demo app, so ``context.files`` is what the laptop really sends.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from dmc.generate import generate
+from dmc.generate.backends import OllamaBackend
+from dmc.generate.changes import missing_named, named_things
+from tests.support.servers import OllamaDouble
+
+DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo-app"
+REQUEST = "add a DELETE /users/:id route to routes/api.js that returns 204"
+ORIGINAL = (DEMO / "routes" / "api.js").read_text()
+
+EDIT = '''File: routes/api.js
+```javascript
+<<<<<<< SEARCH
+router.post("/users", async (req, res) => {
+  const user = await User.create(req.body);
+  res.status(201).json(user);
+});
+=======
+router.post("/users", async (req, res) => {
+  const user = await User.create(req.body);
+  res.status(201).json(user);
+});
+
+router.delete("/users/:id", async (req, res) => {
+  await User.deleteById(req.params.id);
+  res.status(204).end();
+});
+>>>>>>> REPLACE
+```
+'''
+ECHO = ("File: routes/api.js\n```javascript\n⟦dmc: lines 1-19 of routes/api.js⟧\n" + ORIGINAL
+        + "```\n")
+# a SEARCH quoting code the file does not have (beyond what the tolerant match forgives)
+WRONG_PLACE = EDIT.replace(
+    'router.post("/users", async (req, res) => {\n  const user = await User.create(req.body);'
+    '\n  res.status(201).json(user);\n});\n=======',
+    'app.listen(3000, () => {\n  console.log("listening");\n});\n=======', 1)
+UNRELATED = EDIT.replace('router.delete("/users/:id"', 'router.get("/health"')
+
+
+def demo_payload(dmc: Any, tmp_path: Path) -> dict[str, Any]:
+    repo = tmp_path / "demo"
+    shutil.copytree(DEMO, repo)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    res = dmc("optimize", REQUEST, cwd=repo)
+    assert res.code == 0, res.stderr
+    payload: dict[str, Any] = res.doc["payload"]
+    payload["generation"]["generated_tests"] = False
+    return payload
+
+
+def run_script(payload: dict[str, Any], answers: list[str]) -> tuple[dict[str, Any], Any]:
+    double = OllamaDouble(answers)
+    try:
+        result = generate(payload, OllamaBackend(double.url, "qwen2.5-coder", timeout=30))
+    finally:
+        double.stop()
+    return result, double
+
+
+def test_optimize_sends_the_whole_target_file(dmc: Any, tmp_path: Path) -> None:
+    payload = demo_payload(dmc, tmp_path)
+    assert payload["context"]["files"] == {"routes/api.js": ORIGINAL}
+
+
+def test_an_edit_block_changes_only_what_it_quotes(dmc: Any, tmp_path: Path) -> None:
+    payload = demo_payload(dmc, tmp_path)
+    result, double = run_script(payload, [EDIT])
+    prompt = double.requests[0]["messages"][-1]["content"]
+    assert "SEARCH" in prompt and "Current content of routes/api.js" in prompt
+    assert result["status"] == "success", result.get("reason")
+    [f] = result["files"]
+    assert f["path"] == "routes/api.js" and len(f["edits"]) == 1
+    assert f["code"].startswith(ORIGINAL.split("router.post")[0])  # untouched above
+    assert 'router.delete("/users/:id"' in f["code"] and "module.exports = router;" in f["code"]
+    assert "+router.delete" in f["diff"] and "-" not in "".join(
+        ln[0] for ln in f["diff"].splitlines()[2:] if ln and ln[0] in "+-")
+
+
+def test_an_echoed_whole_file_is_refused_and_the_model_told(dmc: Any, tmp_path: Path) -> None:
+    payload = demo_payload(dmc, tmp_path)
+    result, double = run_script(payload, [ECHO, EDIT])
+    first = result["metadata"]["iterations"][0]
+    assert first["edits"]["whole_files_refused"] == ["routes/api.js"]
+    feedback = double.requests[1]["messages"][-1]["content"]
+    assert "only SEARCH/REPLACE blocks are applied" in feedback
+    assert result["status"] == "success"
+    assert "⟦dmc" not in result["files"][0]["code"]
+
+
+def test_a_block_that_matches_nothing_is_reported_never_applied(dmc: Any,
+                                                                 tmp_path: Path) -> None:
+    payload = demo_payload(dmc, tmp_path)
+    result, double = run_script(payload, [WRONG_PLACE, EDIT])
+    first = result["metadata"]["iterations"][0]
+    assert first["edits"]["blocks_failed"] == 1 and first["edits"]["blocks_applied"] == 0
+    feedback = double.requests[1]["messages"][-1]["content"]
+    assert "did not apply" in feedback and "Closest" in feedback
+    assert result["status"] == "success"
+
+
+def test_an_edit_that_does_not_do_what_was_asked_is_not_success(dmc: Any,
+                                                                  tmp_path: Path) -> None:
+    payload = demo_payload(dmc, tmp_path)
+    result, double = run_script(payload, [UNRELATED, UNRELATED, UNRELATED])
+    assert result["status"] == "partial"
+    assert "DELETE /users/:id" in result["reason"]
+    assert "DELETE /users/:id" in double.requests[1]["messages"][-1]["content"]
+
+
+def test_named_things_routes_functions_and_what_already_exists() -> None:
+    assert named_things(REQUEST, ORIGINAL) == ["DELETE /users/:id"]
+    assert named_things("add `slugify` and fix parse_date()", "def parse_date(s): ...") == \
+        ["slugify"]
+    assert missing_named("add a GET /health route", {}, []) == ["GET /health"]
+
+
+def test_run_apply_replays_the_edits_on_disk(dmc: Any, tmp_path: Path) -> None:
+    """`dmc run --apply` end to end with the double: only the edited lines change."""
+    repo = tmp_path / "demo"
+    shutil.copytree(DEMO, repo)
+    for cmd in (["git", "init", "-q"], ["git", "add", "."],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "i"]):
+        subprocess.run(cmd, cwd=repo, check=True)
+    double = OllamaDouble([EDIT])
+    try:
+        res = dmc("run", "--apply", "--json", "--set", "generation.backend=ollama", "--set",
+                  f"generation.server=ollama:{double.url}", "--set",
+                  "models.generation=qwen2.5-coder", "--set", "generation.generated_tests=false",
+                  REQUEST, cwd=repo)
+    finally:
+        double.stop()
+    assert res.code in (0, 1), res.stderr
+    doc = orjson.loads(res.stdout)
+    assert doc["run"]["applied"] == ["routes/api.js"]
+    after = (repo / "routes" / "api.js").read_text()
+    assert after.count("\n") == ORIGINAL.count("\n") + 5
+    assert 'router.delete("/users/:id"' in after and "⟦dmc" not in after
+    diff = subprocess.run(["git", "diff", "--numstat"], cwd=repo, capture_output=True,
+                          text=True, check=True).stdout.split()
+    assert diff[:2] == ["5", "0"]  # five lines added, none removed
