@@ -1,19 +1,17 @@
-"""Benchmark generation, on one model file, in one run:
+"""Benchmark the agent's overhead, on one model file, in one run: raw backend tokens/s
+(llama.cpp in-process) next to tokens/s through the agent (the same model behind
+``dmc agent serve`` on 127.0.0.1, timed at the client from sending the request to the
+``validating`` event, which comes when the answer is complete).
 
-1. raw backend tokens/s (llama.cpp in-process) next to tokens/s through the agent (the same
-   model behind ``dmc agent serve`` on 127.0.0.1, timed at the client from sending the
-   request to the event that says generation finished);
-2. quality: programming tasks with unit tests (bench/tasks), pass rate of the first pass and
-   after refinement (up to 3 passes against validate), so the lift is measured.
+Quality (pass rates, the lift of refinement) is measured on MBPP by ``bench_mbpp.py``; the
+fifteen hand-written tasks that used to live here were too few to tell anything apart.
 """
 
 from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,6 @@ import httpx  # noqa: E402
 import orjson  # noqa: E402
 
 from bench.common import write  # noqa: E402
-from bench.tasks.tasks import TASKS  # noqa: E402
-from dmc.generate import generate  # noqa: E402
 from dmc.generate.backends import LlamaCppBackend  # noqa: E402
 from dmc.generate.prompt import initial_messages  # noqa: E402
 from dmc.models import assemble  # noqa: E402
@@ -35,8 +31,7 @@ MODEL = os.environ.get("DMC_BENCH_MODEL", "qwen2.5-coder-0.5b")
 CTX = 4096
 
 
-def payload(request: str, max_iterations: int, max_tokens: int = 300,
-            tests: str | None = None) -> dict[str, Any]:
+def payload(request: str, max_iterations: int, max_tokens: int = 300) -> dict[str, Any]:
     p = {
         "request_id": f"bench-{abs(hash(request)) % 10**8}", "timestamp": "2026-11-26T00:00:00",
         "task": {"type": "feature_implementation", "language": "python",
@@ -45,24 +40,9 @@ def payload(request: str, max_iterations: int, max_tokens: int = 300,
         "context": {}, "requirements": {}, "style": {},
         "quality_criteria": {"max_complexity": 10, "security_scan": True, "type_check": True},
         "generation": {"max_tokens": max_tokens, "temperature": 0.0, "top_p": 1.0,
-                       "max_iterations": max_iterations},
+                       "max_iterations": max_iterations, "generated_tests": False},
     }
-    if tests:
-        p["task"]["tests"] = [{"path": "test_solution.py", "code": tests}]
     return p
-
-
-def run_tests(code: str, tests: str) -> bool:
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "solution.py").write_text(code)
-        Path(tmp, "test_solution.py").write_text(tests)
-        try:
-            proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p",
-                                   "no:cacheprovider", tmp], capture_output=True, timeout=60,
-                                  cwd=tmp)
-        except subprocess.TimeoutExpired:
-            return False
-        return proc.returncode == 0
 
 
 def throughput(backend: LlamaCppBackend, model_path: Path) -> dict[str, Any]:
@@ -93,14 +73,15 @@ def throughput(backend: LlamaCppBackend, model_path: Path) -> dict[str, Any]:
             tokens = None
             with httpx.stream("POST", f"{agent.url}/v1/generate", content=body,
                               headers=headers, timeout=300) as resp:
+                elapsed = None
                 for line in resp.iter_lines():
                     event = orjson.loads(line)
-                    if event.get("event") in ("validating", "iteration") and tokens is None:
+                    # the answer is complete when validation starts: stop the clock there
+                    if event.get("event") == "validating" and elapsed is None:
                         elapsed = time.perf_counter() - start
-                        if event.get("event") == "iteration":
-                            tokens = event["tokens"]
                     if event.get("event") == "iteration" and tokens is None:
                         tokens = event["tokens"]
+            assert elapsed is not None, "the agent never reported validating"
             via.append((tokens or 0, elapsed))
     finally:
         agent.stop()
@@ -115,46 +96,15 @@ def throughput(backend: LlamaCppBackend, model_path: Path) -> dict[str, Any]:
                     "and streaming included; validation excluded"}
 
 
-def quality(backend: LlamaCppBackend) -> dict[str, Any]:
-    rows = []
-    for task in TASKS:
-        first = generate(payload(task["request"], 1), backend)
-        lint_only = generate(payload(task["request"], 3), backend)
-        with_tests = generate(payload(task["request"], 3, tests=task["tests"]), backend)
-        rows.append({
-            "task": task["id"],
-            "first_pass": run_tests(first["code"], task["tests"]),
-            "refined_by_validate": run_tests(lint_only["code"], task["tests"]),
-            "refined_with_tests": run_tests(with_tests["code"], task["tests"]),
-            "passes_validate": lint_only["validation"]["iterations"],
-            "passes_with_tests": with_tests["validation"]["iterations"],
-        })
-    n = len(rows)
-
-    def rate(key: str) -> float:
-        return round(sum(r[key] for r in rows) / n, 3)
-
-    return {"tasks": n, "first_pass_rate": rate("first_pass"),
-            "after_refinement_rate": rate("refined_by_validate"),
-            "after_refinement_with_tests_rate": rate("refined_with_tests"),
-            "rows": rows,
-            "note": "temperature 0, up to 3 passes. 'after_refinement': refinement driven by "
-                    "validate's findings (syntax, lint, types, security); 'with tests': the "
-                    "task's unit tests also run in the loop (payload task.tests), so a "
-                    "failing test drives a refinement pass"}
-
-
 def main() -> dict[str, Any]:
     model_path = assemble(MODEL)
     backend = LlamaCppBackend(model_path, n_ctx=CTX, name=MODEL)
     result = {"model": MODEL, "model_file": model_path.name, "throughput":
-              throughput(backend, model_path), "quality": quality(backend)}
+              throughput(backend, model_path)}
     path = write("generate", result)
-    t, q = result["throughput"], result["quality"]
+    t = result["throughput"]
     print(f"generate: raw {t['raw_tokens_per_s']} tok/s, via agent {t['agent_tokens_per_s']} "
-          f"tok/s (overhead {t['overhead_percent']}%); tests pass {q['first_pass_rate']} first,"
-          f" {q['after_refinement_rate']} refined, {q['after_refinement_with_tests_rate']} "
-          f"refined with tests -> {path}")
+          f"tok/s (overhead {t['overhead_percent']}%) -> {path}")
     return result
 
 
