@@ -407,6 +407,7 @@ def test_pre_commit_try_repo(make_repo, isolated_env, tmp_path: Path) -> None:
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "dmc validate" in out and "Failed" in out
+    assert "bad.py:6:" in out and "B602 (bandit)" in out  # the text view, not JSON
     clean = subprocess.run([*pre_commit, "try-repo", str(ROOT), "dmc-validate", "--files",
                             "good.py"], cwd=target, env=env, capture_output=True, text=True,
                            timeout=900)
