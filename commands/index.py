@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +101,12 @@ class _progress:  # noqa: N801 - used as a context manager like a function
 
     def __enter__(self) -> Any:
         self.bar: Any = None
-        if not ui.stderr_is_tty():
+        if not ui.stderr_is_tty() or ui.is_quiet():
             return None
-        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         self.bar = Progress("[progress.description]{task.description}", BarColumn(),
-                            MofNCompleteColumn(), TimeRemainingColumn(),
-                            console=Console(file=sys.stderr))
+                            MofNCompleteColumn(), TimeRemainingColumn(), console=ui.console())
         self.bar.start()
         self.task = self.bar.add_task("embedding chunks", total=None)
 

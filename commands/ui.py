@@ -72,6 +72,11 @@ def _quiet() -> bool:
     return os.environ.get("DMC_QUIET", "") not in ("", "0")
 
 
+def is_quiet() -> bool:
+    """``-q`` or ``DMC_QUIET``: errors only, so no progress bars or spinners either."""
+    return _quiet()
+
+
 def error(stage: str, message: str, hint: str | None = None) -> None:
     """One line per failure, prefixed like git's: ``dmc intent: error: ...``."""
     where = f"{_PROG} {stage}" if stage else _PROG
