@@ -139,7 +139,12 @@ def _generation(cfg: Any) -> Check:
                       fix="start `dmc agent serve` on the desktop; set DMC_AGENT_TOKEN or "
                           "desktop.token_file to its token; check desktop.url")
     server = cfg.get("generation.server")
+    backend_kind = cfg.get("generation.backend")
+    if server is None and backend_kind == "ollama":  # as dmc generate finds it: OLLAMA_HOST
+        server = f"ollama:{cfg.get('models.ollama_url')}"
     if server:
+        from dmc.commands.common import named
+
         from dmc.generate.backends import OllamaBackend, OpenAIBackend, parse_server
 
         kind, url = parse_server(server)
@@ -148,6 +153,10 @@ def _generation(cfg: Any) -> Check:
         h = backend.health()
         if h["ok"]:
             return _check("generation", True, f"{kind} server {url}: {h['detail']}")
+        if backend_kind != "auto" or named(cfg, "generation.server"):  # no fallback then
+            return _check("generation", False, f"{kind} server {url}: {h['detail']}",
+                          fix="start the server (`ollama serve`, `ollama pull MODEL`), or "
+                              "check generation.server and OLLAMA_HOST")
     from dmc.models import PACKAGED, model_dir
 
     spec = cfg.get("models.generation")

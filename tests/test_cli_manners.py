@@ -169,6 +169,16 @@ def test_ollama_backend_without_a_server_goes_to_ollama_host(dmc) -> None:
     assert f"127.0.0.1:{port}" in res.doc["error"]["message"]
 
 
+def test_doctor_checks_the_ollama_server_generate_would_use(dmc, make_repo) -> None:
+    repo = make_repo({"a.py": ""})
+    port = free_port()
+    res = dmc("doctor", "--set", "generation.backend=ollama", cwd=repo,
+              env={"OLLAMA_HOST": f"127.0.0.1:{port}"})
+    gen = {c["name"]: c for c in res.doc["checks"]}["generation"]
+    assert res.code == 3 and gen["ok"] is False
+    assert f"127.0.0.1:{port}" in gen["detail"] and "ollama serve" in gen["fix"]
+
+
 def test_a_named_model_the_embedded_backend_cannot_run_is_exit_3(dmc) -> None:
     res = dmc("generate", "--local", "--model", "qwen2.5-coder:7b", "write add(a, b)")
     assert res.code == 3
