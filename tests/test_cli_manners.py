@@ -126,8 +126,9 @@ def test_quiet_flag_silences_notes_but_not_errors(dmc) -> None:
 def test_flags_stand_for_the_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     """-q and -v set DMC_QUIET and DMC_DEBUG for the stage code (and for any dmc a hook
     starts from this one). In-process: the root callback's effect on the environment."""
-    monkeypatch.delenv("DMC_QUIET", raising=False)
-    monkeypatch.delenv("DMC_DEBUG", raising=False)
+    for name in ("DMC_QUIET", "DMC_DEBUG"):  # recorded, so monkeypatch removes them after
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     runner = typer.testing.CliRunner()
     result = runner.invoke(app, ["-q", "-v", "config", "get", "rag.top_k"])
     assert result.exit_code == 0, result.output
