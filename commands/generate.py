@@ -49,6 +49,9 @@ def main(
                                       help="Seconds the stage may spend; the best answer so "
                                            "far is returned [config: "
                                            "generation.time_budget_s]."),
+    plan: bool = typer.Option(False, "--plan", help="Plan first (dmc plan) and generate "
+                              "step by step; a `plan` in the input is always followed "
+                              "[config: generation.plan]."),
     pretty: bool = PRETTY,
     repo: Path = REPO,
     sets: list[str] = SET,
@@ -83,12 +86,19 @@ def main(
         if "payload" not in doc:
             doc = _payload(doc, cfg)
         payload = with_generation_settings(require_payload(doc), cfg)
-        if use_agent:
+        from dmc.commands.plan import planned
+
+        # a plan in the document, asked for or needed: step by step (else None, None)
+        followed, response = planned(doc, payload, cfg, state, asked=plan,
+                                     use_agent=use_agent)
+        if response is None and use_agent:
             response = run_remote(payload, cfg, state)
-        else:
+        elif response is None:
             response = run_local(payload, cfg, state)
         report(response)
         out = dict(doc)
+        if followed is not None:
+            out["plan"] = followed
         out["result"] = response
         return out
 

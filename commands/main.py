@@ -19,6 +19,7 @@ from dmc.commands import (
     index,
     intent,
     optimize,
+    plan,
     retrieve,
     style,
     ui,
@@ -26,6 +27,7 @@ from dmc.commands import (
 )
 from dmc.commands import config as config_cmd
 from dmc.commands import run as run_cmd
+from dmc.commands import serve as serve_cmd
 from dmc.commands.pipe import install_signal_handlers
 
 from dmc import __version__
@@ -57,12 +59,14 @@ app.command("intent")(intent.main)
 app.command("extract")(extract.main)
 app.command("retrieve")(retrieve.main)
 app.command("optimize")(optimize.main)
+app.command("plan")(plan.main)
 app.command("index")(index.main)
 app.command("generate")(generate.main)
 app.command("validate")(validate.main)
 app.add_typer(hook.app, name="hook")
 app.add_typer(agent.app, name="agent")
 app.command("doctor")(doctor.main)
+app.command("serve")(serve_cmd.main)
 app.add_typer(style.app, name="style")
 app.add_typer(config_cmd.app, name="config")
 

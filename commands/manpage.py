@@ -60,7 +60,16 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("The payload for a request, with a smaller budget:",
          'dmc optimize --max-context-tokens 2000 "add retries to the HTTP client"'),
     ],
+    "plan": [
+        ("Plan, edit the plan, then generate it step by step:",
+         'dmc optimize "add deleteById to models/User.js and a DELETE route to '
+         'routes/api.js" | dmc plan > plan.json\n$EDITOR plan.json\ndmc generate < plan.json'),
+        ("Plan only when needed (a fixed pipeline):",
+         "dmc optimize \"...\" | dmc plan --if-needed | dmc generate"),
+    ],
     "generate": [
+        ("Plan first, then generate step by step:",
+         'dmc generate --local --plan "add a cache to the HTTP client and use it in api.py"'),
         ("Generate on the desktop agent:",
          "dmc optimize \"add a /health route\" | dmc generate --set desktop.url=http://gpu-box:8765"),
         ("Generate here with the embedded model:", 'dmc generate --local "add a slugify helper"'),

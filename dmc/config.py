@@ -43,6 +43,10 @@ SETTINGS: tuple[Setting, ...] = (
             "OpenAI-compatible base URL with '#MODEL' (http://host:8080/v1#qwen)"),
     Setting("models.generation", "str", "qwen2.5-coder-0.5b",
             "generation model: a name the backend knows, or a GGUF path for llamacpp"),
+    Setting("models.planning", "str", "auto",
+            "planning model (dmc plan, generate --plan): auto = codellama:7b-instruct on an "
+            "Ollama generation server, else the packaged qwen2.5-coder-1.5b in-process; or "
+            "ollama:NAME, http://HOST:PORT/v1#MODEL, a packaged name or a GGUF path"),
     Setting("models.timeout", "float", 20.0, "seconds to wait for an intent/extract LLM answer",
             minimum=0.1),
     Setting("models.ollama_url", "str", "http://127.0.0.1:11434",
@@ -114,6 +118,11 @@ SETTINGS: tuple[Setting, ...] = (
             "with no stated example or test, the model writes asserts for the request after "
             "its first answer (they rank answers and point at failures; never overrule a "
             "stated example)"),
+    Setting("generation.plan", "str", "auto",
+            "plan before generating (dmc plan): auto when the prompt does not fit "
+            "generation.context_window, the task is complex or several files change; "
+            "always; never (a plan already in the document is always followed)",
+            choices=("auto", "always", "never")),
     Setting("generation.time_budget_s", "float", 90.0,
             "seconds the generate stage may spend in all; refinement stops when they are "
             "spent and the best answer so far is returned", minimum=1),

@@ -18,7 +18,7 @@ SCHEMA_VERSION = 1
 
 #: Top-level keys a stage may own, in pipeline order. Any other key is passed through.
 STAGE_KEYS: tuple[str, ...] = (
-    "input", "intent", "extraction", "context", "payload", "result", "validation",
+    "input", "intent", "extraction", "context", "payload", "plan", "result", "validation",
 )
 
 #: Largest document or request text accepted on stdin, in bytes. Far above any real request;
