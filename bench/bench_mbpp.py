@@ -144,6 +144,10 @@ def run_model(model: str, tasks: list[dict[str, Any]]) -> dict[str, Any]:
             "dmc_degenerate": sum(1 for p in passes if p.get("finish_reason") == "repetition"),
             "dmc_fence_in_code": "```" in final_code or "~~~" in final_code,
             "dmc_checks": [(p.get("checks") or {}).get("passed") for p in passes],
+            "dmc_finish": [p.get("finish_reason") for p in passes],
+            "dmc_reason": result.get("reason"),
+            "dmc_failure": next((f["message"][:160] for f in
+                                 (result.get("checks") or {}).get("failures") or []), None),
         })
         rows.append(row)
         print(f"  {model} task {task['task_id']}: raw {row['raw_pass']} dmc first "

@@ -67,15 +67,24 @@ def single_file(payload: dict[str, Any]) -> bool:
     return len(targets) <= 1 and not edit_files(payload)
 
 
+_ASKS_FOR_TESTS = re.compile(
+    r"\b(?:write|add|create|generate|cover|extend|improve|more|missing|unit|integration)\b"
+    r"[^.\n]{0,40}\btests?\b|\btests?\s+for\b|\bpytest\b|\bjest\b", re.I)
+# labels extraction files under "requirements" that have their own section in the prompt
+_LABELS = {"testing", "documentation", "security", "performance"}
+
+
 def wants_tests(payload: dict[str, Any]) -> bool:
-    """Whether the user asked for tests (a testing task, or tests named in the request)."""
+    """Whether the user asked for tests, not merely for code that passes one.
+
+    "Your code should pass this test: assert ..." states a check; "add tests for the parser"
+    asks for tests. Only the second (or a test file as the target) puts testing in the prompt.
+    """
     task = payload.get("task") or {}
-    if task.get("type") == "testing":
+    if any(re.match(r"(test_|.*_test\.|.*\.test\.|.*\.spec\.)", str(t).rsplit("/", 1)[-1])
+           for t in task.get("target_files") or []):
         return True
-    if any("test" in str(t).rsplit("/", 1)[-1] for t in task.get("target_files") or []):
-        return True
-    return bool(re.search(r"\btests?\b|\bunit[- ]?tests?\b|\bpytest\b|\bjest\b",
-                          str(task.get("description") or ""), re.I))
+    return bool(_ASKS_FOR_TESTS.search(str(task.get("description") or "")))
 
 
 def initial_messages(payload: dict[str, Any]) -> list[dict[str, str]]:
@@ -99,7 +108,9 @@ def initial_messages(payload: dict[str, Any]) -> list[dict[str, str]]:
             # "cover it with a test" in a one-block answer makes small models append asserts,
             # and they loop on them; dmc runs its own acceptance checks instead
             continue
-        text = _bullets(title, list(reqs.get(key) or []))
+        items = [str(i) for i in reqs.get(key) or []
+                 if key != "functional" or str(i).lower() not in _LABELS]
+        text = _bullets(title, items)
         if text:
             parts.append(text)
     if style:
@@ -109,7 +120,7 @@ def initial_messages(payload: dict[str, Any]) -> list[dict[str, str]]:
     if criteria.get("max_complexity") and task.get("complexity") != "low":
         quality.append(f"keep every function's cyclomatic complexity at most "
                        f"{criteria['max_complexity']}")
-    if criteria.get("security_scan"):
+    if criteria.get("security_scan") and not reqs.get("security"):
         quality.append("no shell=True, eval, unsafe yaml.load or hard-coded secrets")
     if quality:
         parts.append(_bullets("Quality", quality))
