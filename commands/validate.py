@@ -200,10 +200,14 @@ def _stdout_is_tty() -> bool:
 
 
 def _colour(stream: Any) -> bool:
-    """Colour for people: off with NO_COLOR (any value), on with FORCE_COLOR, else a tty."""
-    if "NO_COLOR" in os.environ:
+    """Colour on stdout, by the rules stderr follows (ui.color_enabled): --color first, then
+    NO_COLOR, then FORCE_COLOR, else whether stdout is a terminal."""
+    mode = getattr(ui, "_COLOR_MODE", "auto")
+    if mode != "auto":
+        return bool(mode == "always")
+    if os.environ.get("NO_COLOR", ""):
         return False
-    if os.environ.get("FORCE_COLOR", "") not in ("", "0"):
+    if os.environ.get("FORCE_COLOR", ""):
         return True
     try:
         return bool(stream.isatty())
