@@ -55,7 +55,7 @@ SITE = Path(importlib.util.find_spec("mccabe").origin or "").parent  # type: ign
 DEMO = ROOT / "examples" / "demo-app"
 CTX = 8192
 MODES = ("edit", "plan", "whole")
-GENERATION = {"max_iterations": 2, "time_budget_s": 150.0, "generated_tests": False,
+GENERATION = {"max_iterations": 2, "time_budget_s": 300.0, "generated_tests": False,
               "samples": 1}
 PLANNER = "qwen2.5-coder-1.5b"
 
@@ -92,9 +92,9 @@ def break_body(text: str, qualname: str) -> tuple[str, tuple[int, int]]:
         node = next(n for n in ast.iter_child_nodes(node)
                     if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == part)
     body = node.body
-    keep = 1 if body and isinstance(body[0], ast.Expr) and \
-        isinstance(getattr(body[0], "value", None), ast.Constant) and \
-        isinstance(body[0].value.value, str) else 0
+    head = body[0] if body else None
+    keep = 1 if isinstance(head, ast.Expr) and isinstance(head.value, ast.Constant) and \
+        isinstance(head.value.value, str) else 0
     lines = text.split("\n")
     first = body[keep].lineno - 1
     indent = re.match(r"\s*", lines[first]).group(0)  # type: ignore[union-attr]
@@ -509,8 +509,8 @@ def run_mode(mode: str, task: Task, repo: Path, regions: dict[str, tuple[int, in
     return row
 
 
-def run_model(model: str, chosen: list[Task], modes: list[str],
-              root: Path) -> dict[str, Any]:
+def run_model(model: str, chosen: list[Task], modes: list[str], root: Path,
+              on_row: Callable[[list[dict[str, Any]]], None] | None = None) -> dict[str, Any]:
     """Every task in every mode with one loaded coder (and the planner)."""
     from dmc.generate.backends import make_backend
     from dmc.plan import make_planner
@@ -527,6 +527,8 @@ def run_model(model: str, chosen: list[Task], modes: list[str],
             row = run_mode(mode, task, repo, regions, payload, backend, planner)
             row["task"] = task.name
             rows.append(row)
+            if on_row is not None:
+                on_row(rows)  # a partial result on disk after every row: runs take hours
             print(f"  {model} {task.name} {mode}: first {row['first']['success']} final "
                   f"{row['final']['success']} ({row['status']}, {row['seconds']} s)",
                   file=sys.stderr, flush=True)
@@ -566,25 +568,43 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--name", default="changes")
     args = parser.parse_args(argv)
     models = args.model or ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
-    chosen = [t for t in tasks() if not args.task or t.name in args.task]
+    by_name = {t.name: t for t in tasks()}
+    unknown = [n for n in args.task or [] if n not in by_name]
+    if unknown:
+        parser.error(f"unknown task(s) {', '.join(unknown)}: {', '.join(by_name)}")
+    chosen = [by_name[n] for n in args.task] if args.task else list(by_name.values())
     modes = args.mode or list(MODES)
     os.environ.setdefault("DMC_QUIET", "1")
+    results: dict[str, Any] = {}
+
+    def partial(model: str) -> Callable[[list[dict[str, Any]]], None]:
+        def save(rows: list[dict[str, Any]]) -> None:
+            write(args.name, header(chosen) | {
+                "complete": False,
+                "models": {**results, model: summarise(model, rows, modes)}})
+        return save
+
     with tempfile.TemporaryDirectory(prefix="dmc-bench-changes-") as tmp:
-        results = {m: run_model(m, chosen, modes, Path(tmp)) for m in models}
-    out = {"protocol": "a piece removed or broken in a small real code base, asked for in "
-                       "words; success = the task's check passes after the change is "
-                       "applied as --apply does, nothing changed outside the piece's region, "
-                       "no other file changed, no context marker written",
-           "generation": GENERATION, "context_window": CTX, "planner": PLANNER,
-           "tasks": [{"name": t.name, "source": t.source, "request": t.request,
-                      "targets": t.targets} for t in chosen],
-           "models": results}
+        for m in models:
+            results[m] = run_model(m, chosen, modes, Path(tmp), partial(m))
+    out = header(chosen) | {"complete": True, "models": results}
     path = write(args.name, out)
     for m, r in results.items():
         parts = [f"{mode} first {r[mode]['first_success']} final {r[mode]['final_success']}"
                  for mode in modes]
         print(f"changes {m} ({r['tasks']} tasks): " + "; ".join(parts) + f" -> {path}")
     return out
+
+
+def header(chosen: list[Task]) -> dict[str, Any]:
+    """What every write of the result starts with: the protocol and the tasks."""
+    return {"protocol": "a piece removed or broken in a small real code base, asked for in "
+                        "words; success = the task's check passes after the change is "
+                        "applied as --apply does, nothing changed outside the piece's "
+                        "region, no other file changed, no context marker written",
+            "generation": GENERATION, "context_window": CTX, "planner": PLANNER,
+            "tasks": [{"name": t.name, "source": t.source, "request": t.request,
+                       "targets": t.targets} for t in chosen]}
 
 
 if __name__ == "__main__":
