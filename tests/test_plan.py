@@ -404,3 +404,26 @@ def test_dmc_plan_if_needed_passes_a_small_request_through(dmc: Any, tmp_path: P
     res = dmc("plan", "--if-needed", stdin=orjson.dumps(doc), cwd=repo)
     assert res.code == 0, res.stderr
     assert "plan" not in res.doc and "no plan needed" in res.stderr
+
+
+def test_generate_auto_plans_only_with_a_planner_there(dmc: Any, tmp_path: Path) -> None:
+    """Two target files make a plan worth having (generation.plan: auto), but the Ollama
+    TEST DOUBLE serves only the coder: the planner (codellama on the same server) is noted as
+    not usable, nothing is posted to it, and the request is generated as one."""
+    repo = demo_repo(tmp_path)
+    coder = OllamaDouble([STEP1 + "\n" + STEP2])
+    doc = {"dmc": 1, "input": {"text": REQUEST}, "payload": demo_payload()}
+    try:
+        res = dmc("generate", "--local", "--set", "generation.backend=ollama",
+                  "--set", f"generation.server=ollama:{coder.url}",
+                  "--set", "models.generation=qwen2.5-coder", stdin=orjson.dumps(doc),
+                  cwd=repo)
+    finally:
+        coder.stop()
+    assert res.code == 0, res.stderr
+    assert "planning with ollama:codellama:7b-instruct: 2 target files" in res.stderr
+    assert "has no model 'codellama:7b-instruct'" in res.stderr
+    assert "plan" not in res.doc
+    assert len(coder.requests) == 1 and coder.requests[0]["model"] == "qwen2.5-coder"
+    assert {f["path"] for f in res.doc["result"]["files"]} == {"models/User.js",
+                                                               "routes/api.js"}
