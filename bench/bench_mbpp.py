@@ -95,7 +95,15 @@ def laptop_payload(text: str, cfg: Any) -> dict[str, Any]:
     doc, _ = extract(doc, repo=None)
     count, name = model_counter(cfg.get("models.generation"), cfg.get("optimize.token_counter"))
     doc, _ = optimize(doc, options_from(cfg), count, name)
-    return dict(doc["payload"])
+    payload = dict(doc["payload"])
+    # what `dmc generate` adds from this machine's configuration (with_generation_settings)
+    payload["generation"] = {**payload["generation"],
+                             "max_iterations": cfg.get("validation.max_iterations"),
+                             "samples": cfg.get("generation.samples"),
+                             "sample_temperature": cfg.get("generation.sample_temperature"),
+                             "time_budget_s": cfg.get("generation.time_budget_s"),
+                             "generated_tests": cfg.get("generation.generated_tests")}
+    return payload
 
 
 def run_model(model: str, tasks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -104,12 +112,18 @@ def run_model(model: str, tasks: list[dict[str, Any]]) -> dict[str, Any]:
     from dmc.generate import generate
     from dmc.generate.backends import make_backend
 
-    cfg = load(repo=None, overrides={"models.generation": model,
-                                     "generation.context_window": CTX,
-                                     "generation.backend": "llamacpp"})
+    overrides: dict[str, Any] = {"models.generation": model, "generation.context_window": CTX,
+                                 "generation.backend": "llamacpp"}
+    budget = os.environ.get("DMC_BENCH_TIME_BUDGET")
+    if budget:  # development runs on a loaded machine: rates without the clock's say
+        overrides["generation.time_budget_s"] = float(budget)
+    cfg = load(repo=None, overrides=overrides)
     backend = make_backend(kind="llamacpp", server=None, model=model, timeout=600,
                            connect_timeout=5, context_window=CTX,
                            **_guard_options(cfg))
+    threads = os.environ.get("DMC_BENCH_THREADS")
+    if threads:  # on a shared machine one thread avoids llama.cpp's spin-waiting collapse
+        backend.n_threads = int(threads)  # type: ignore[attr-defined]
     backend.chat([{"role": "user", "content": "hi"}], max_tokens=1, temperature=0.0,
                  top_p=1.0)  # load the weights outside the timings
     rows = []

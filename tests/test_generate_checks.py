@@ -352,3 +352,45 @@ def test_with_nothing_stated_the_model_writes_tests_that_rank_but_never_overrule
     assert response["status"] == "success"
     assert [c["source"] for c in response["checks"]["list"]] == ["model", "model"]
     assert any(e.get("source") == "model" for e in events if e["event"] == "checks")
+
+
+def test_ctrl_c_in_the_cli_writes_the_best_so_far_and_exits_130(
+        dmc: Any, isolated_env: dict[str, str]) -> None:
+    """A real `dmc generate` process, SIGINT after its first pass (Ollama TEST DOUBLE)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import orjson
+
+    payload = agent_payload(dmc)
+    double = OllamaDouble([WRONG, RIGHT], delay=4.0)
+    exe = str(Path(sys.executable).with_name("dmc"))
+    proc = subprocess.Popen([exe, "generate", "--local", "--set", "generation.backend=ollama",
+                             "--set", f"generation.server=ollama:{double.url}",
+                             "--set", "models.generation=qwen2.5-coder"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=isolated_env)
+    try:
+        assert proc.stdin is not None and proc.stderr is not None
+        proc.stdin.write(payload)
+        proc.stdin.close()
+        deadline = time.monotonic() + 90
+        seen = b""
+        while b"pass 1:" not in seen and time.monotonic() < deadline:
+            seen += proc.stderr.readline()
+        assert b"pass 1:" in seen, seen
+        proc.send_signal(signal.SIGINT)  # during the second request's delay
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        seen += proc.stderr.read()
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        double.stop()
+    assert proc.returncode == 130, seen
+    assert out, seen
+    result = orjson.loads(out)["result"]
+    assert result["metadata"]["interrupted"] is True and "x + x" in result["code"]

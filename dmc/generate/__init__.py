@@ -256,10 +256,10 @@ class _Run:
             "check_seconds": round(time.perf_counter() - started, 3),
             "tokens_per_second": round(result.tokens_per_second, 1), "kept": False}
         self.passes.append(p)
+        if self.best is None or p.score > self.best.score:
+            self.best = p  # before telling anyone: a Ctrl-C from here on has a pass to return
         self.emit({"event": "iteration", **p.record, "files": [f.to_dict() for f in files],
                    "failures": check_run.failures + model_run.failures})
-        if self.best is None or p.score > self.best.score:
-            self.best = p
         return p
 
     def generated_tests(self, files: list[CodeFile]) -> list[checks_mod.Check]:
