@@ -122,7 +122,8 @@ class Graph:
     def __init__(self, exists: Exists, read: Read, extra_roots: Iterable[str] = ("",),
                  known_imports: Callable[[str], list[str] | None] = lambda key: None,
                  label: Callable[[str], str] = lambda p: p) -> None:
-        self.exists = exists
+        self._exists = exists
+        self._seen: dict[str, bool] = {}
         self.read = read
         self.extra_roots = list(dict.fromkeys(extra_roots))
         self.label = label  # the stable name a path has in the digest (not a temp folder)
@@ -133,6 +134,13 @@ class Graph:
         # in the result cache, so a warm run parses nothing; new answers are collected)
         self.known_imports = known_imports
         self.new_imports: dict[str, list[str]] = {}
+
+    def exists(self, path: str) -> bool:
+        """Whether the file exists (asked once per path: resolving probes many)."""
+        found = self._seen.get(path)
+        if found is None:
+            found = self._seen[path] = self._exists(path)
+        return found
 
     def content(self, path: str) -> bytes | None:
         """The file's bytes (read once)."""

@@ -8,7 +8,7 @@ one, with the highest severity, and records which other tools agreed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
@@ -49,14 +49,24 @@ class Issue:
     also_reported_by: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form; empty optional fields are left out."""
-        data = asdict(self)
-        return {k: v for k, v in data.items() if v not in (None, [])}
+        """JSON form; empty optional fields are left out.
+
+        Built field by field: ``dataclasses.asdict`` deep-copies recursively and cost a
+        third of a warm run's time on a few hundred issues.
+        """
+        data = {f: getattr(self, f) for f in _FIELDS}
+        if self.also_reported_by:
+            data["also_reported_by"] = list(self.also_reported_by)
+        return {k: v for k, v in data.items() if v is not None and v != []}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Issue:
         """Inverse of :meth:`to_dict` (used by the cache)."""
         return cls(**data)
+
+
+_FIELDS = ("path", "line", "column", "severity", "rule", "tool", "message", "end_line",
+           "end_column", "fix")
 
 
 def at_least(severity: str, threshold: str) -> bool:
