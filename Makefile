@@ -38,7 +38,8 @@ $(STAMP): pyproject.toml constraints.txt tools/package.json tools/package-lock.j
 # Bounded so it takes about a minute on two cores.
 DEMO_REQUEST ?= add a DELETE /users/:id route to routes/api.js that removes the user
 DEMO_FLAGS ?= --set generation.max_tokens=300 --set validation.max_iterations=2 \
-	--set optimize.max_context_tokens=1200 --set generation.context_window=4096
+	--set generation.time_budget_s=45 --set optimize.max_context_tokens=1200 \
+	--set generation.context_window=4096
 demo: install
 	@set -e; dmc="$(abspath $(DMC))"; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	cp -R examples/demo-app "$$tmp/demo-app"; git init -q "$$tmp/demo-app"; \
