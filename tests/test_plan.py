@@ -182,6 +182,8 @@ def test_an_unusable_answer_falls_back_to_one_step(tmp_path: Path, answer: Any,
         double.stop()
     assert plan["planner"] == "fallback"
     assert len(plan["steps"]) == 1 and plan["steps"][0]["whole_request"] is True
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(plan, json.loads(SCHEMA.read_text()))
     assert plan["steps"][0]["files"] == ["models/User.js", "routes/api.js"]
     assert why in plan["notes"][0]
 
