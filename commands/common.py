@@ -48,44 +48,24 @@ def fail(stage: str, exc: DmcError) -> NoReturn:
 
 def agent_client(cfg: Config, **overrides: Any) -> Any:
     """A client for the agents in ``desktop.url``, configured from ``cfg``."""
-    from dmc.remote.client import AgentClient, ClientSettings, read_token
+    from dmc.wiring import agent_client as client
 
-    settings = ClientSettings(
-        urls=cfg.get("desktop.url") or [], token=read_token(cfg.get("desktop.token_file")),
-        timeout=cfg.get("desktop.timeout"), connect_timeout=cfg.get("desktop.connect_timeout"),
-        retry_attempts=cfg.get("desktop.retry_attempts"), ca_file=cfg.get("desktop.ca_file"),
-        client_cert=cfg.get("desktop.client_cert"), client_key=cfg.get("desktop.client_key"))
-    for key, value in overrides.items():
-        setattr(settings, key, value)
-    return AgentClient(settings)
+    return client(cfg, **overrides)
 
 
 def named(cfg: Config, key: str) -> bool:
-    """Whether the user named this value for this run (a flag, ``--set`` or a ``DMC_*``
-    variable), as opposed to a default or a configuration file. A named model or server is
-    never swapped for another one behind the user's back."""
-    source = cfg.sources.get(key, "default")
-    return source == "flag" or source.startswith("env DMC_")
+    """Whether the user named this value for this run (see ``dmc.wiring.named``)."""
+    from dmc.wiring import named as was_named
+
+    return was_named(cfg, key)
 
 
 def model_backend(cfg: Config, stage: str) -> Any:
     """The generation backend configured in ``cfg``, saying on stderr which one it is."""
-    from dmc.generate.backends import make_backend
+    from dmc.wiring import generation_backend
 
     notes: list[str] = []
-    kind = cfg.get("generation.backend")
-    server = cfg.get("generation.server")
-    if server is None and kind == "ollama":  # the Ollama address, as Ollama's tools find it
-        server = f"ollama:{cfg.get('models.ollama_url')}"
-    backend = make_backend(kind=kind, server=server,
-                           model=cfg.get("models.generation"),
-                           timeout=cfg.get("generation.timeout"),
-                           connect_timeout=cfg.get("desktop.connect_timeout"),
-                           context_window=cfg.get("generation.context_window"), notes=notes,
-                           repeat_penalty=cfg.get("generation.repeat_penalty"),
-                           frequency_penalty=cfg.get("generation.frequency_penalty"),
-                           model_named=named(cfg, "models.generation"),
-                           server_named=named(cfg, "generation.server"))
+    backend = generation_backend(cfg, notes)
     for note in notes:
         ui.note(stage, note)
     return backend

@@ -21,13 +21,6 @@ from dmc.commands.pipe import run_stage
 
 from dmc.contract import DmcError, Document, Exit
 
-# configuration keys copied into the payload's ``generation`` object (the agent honours them)
-GENERATION_KEYS = {"max_iterations": "validation.max_iterations",
-                   "samples": "generation.samples",
-                   "sample_temperature": "generation.sample_temperature",
-                   "time_budget_s": "generation.time_budget_s",
-                   "generated_tests": "generation.generated_tests"}
-
 
 def main(
     text: list[str] = typer.Argument(None, help="Request text (default: read stdin)."),
@@ -82,6 +75,7 @@ def main(
 
     def transform(doc: Document) -> Document:
         from dmc.generate import require_payload
+        from dmc.wiring import with_generation_settings
 
         if "payload" not in doc:
             doc = _payload(doc, cfg)
@@ -110,18 +104,6 @@ def main(
                                verdict=verdict))
 
 
-def with_generation_settings(payload: dict[str, Any], cfg: Any) -> dict[str, Any]:
-    """The payload with this machine's generation settings filled in (flags win)."""
-    out = dict(payload)
-    gen = dict(out.get("generation") or {})
-    for key, setting in GENERATION_KEYS.items():
-        if key == "max_iterations" or cfg.sources.get(setting, "default") != "default" \
-                or key not in gen:
-            gen[key] = cfg.get(setting)
-    out["generation"] = gen
-    return out
-
-
 def report(response: dict[str, Any]) -> None:
     """The one-line lift on stderr, and why a result is not a success."""
     from dmc.generate import summary_line
@@ -132,23 +114,10 @@ def report(response: dict[str, Any]) -> None:
 
 
 def _progress(event: dict[str, Any]) -> None:
-    kind = event.get("event")
-    if kind == "iteration":
-        checks = event.get("checks") or {}
-        shown = (f"{checks.get('passed', 0)}/{checks.get('run', 0)} checks, "
-                 if checks.get("run") else "")
-        cut = (f", stopped: {event['finish_reason']}"
-               if event.get("finish_reason") in ("length", "repetition") else "")
-        ui.note("generate", f"pass {event['iteration']}: {shown}{event['errors']} error(s), "
-                f"{event['warnings']} warning(s), {event['tokens']} tokens in "
-                f"{event['seconds']} s ({event['tokens_per_second']} tok/s){cut}")
-        for failure in (event.get("failures") or [])[:3]:
-            ui.note("generate", f"  failed: {failure['check_text'][:80]} — "
-                    f"{failure['message'][:120]}")
-    elif kind == "queued" and (event.get("queue") or {}).get("running"):
-        ui.note("generate", "waiting for the agent (another generation is running)")
-    elif kind == "stopped":
-        ui.note("generate", f"stopped: {event.get('reason')}")
+    from dmc.wiring import describe_generation_event
+
+    for line in describe_generation_event(event):
+        ui.note("generate", line)
 
 
 def run_local(payload: dict[str, Any], cfg: Any, state: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +125,8 @@ def run_local(payload: dict[str, Any], cfg: Any, state: dict[str, Any]) -> dict[
 
     if "backend" not in state:
         state["backend"] = model_backend(cfg, "generate")
-    return generate(payload, state["backend"], on_event=_progress)
+    # in-process means the repository is here: its own tests for the target files run too
+    return generate(payload, state["backend"], on_event=_progress, repo=cfg.repo)
 
 
 def run_remote(payload: dict[str, Any], cfg: Any, state: dict[str, Any]) -> dict[str, Any]:
@@ -167,16 +137,19 @@ def run_remote(payload: dict[str, Any], cfg: Any, state: dict[str, Any]) -> dict
 
 def _payload(doc: Document, cfg: Any) -> Document:
     """Run optimize (and what it needs) in-process when the pipeline skipped it."""
-    from dmc.commands.optimize import _prerequisites, options_from
-
     from dmc.optimize import optimize
-    from dmc.tokens import model_counter
+    from dmc.wiring import optimize_options, prerequisites, token_counter
 
     ui.note("generate", "no payload in the input: computing it (dmc optimize)")
-    doc = _prerequisites(doc, cfg, set())
-    count, name = model_counter(cfg.get("models.generation"),
-                                         cfg.get("optimize.token_counter"))
-    out, notes = optimize(doc, options_from(cfg), count, name)
+    doc, computed = prerequisites(doc, cfg)
+    for key in computed:
+        ui.note("optimize", f"no {key} in the input: computing it")
+    count, name = token_counter(cfg)
+    notes: list[str] = []
+    opts = optimize_options(cfg, notes)
+    for n in notes:
+        ui.warn("optimize", n)
+    out, notes = optimize(doc, opts, count, name)
     for n in notes:
         ui.warn("generate", n)
     return out

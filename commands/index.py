@@ -13,14 +13,10 @@ from dmc.contract import DmcError, dumps
 
 
 def settings_from(cfg: Any, root: Path, chroma_url: str | None = None) -> Any:
-    """Index settings from configuration."""
-    from dmc.rag.index import IndexSettings
+    """Index settings from configuration (kept under this name for ``dmc doctor``)."""
+    from dmc.wiring import index_settings
 
-    folder = Path(cfg.get("rag.index_dir"))
-    return IndexSettings(root=root, index_dir=folder if folder.is_absolute() else root / folder,
-                         chroma_url=chroma_url or cfg.get("rag.chroma_url"),
-                         max_file_bytes=cfg.get("rag.max_file_bytes"),
-                         chunk_max_lines=cfg.get("rag.chunk_max_lines"))
+    return index_settings(cfg, root, chroma_url)
 
 
 def main(

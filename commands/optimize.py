@@ -10,7 +10,7 @@ from dmc.commands import ui
 from dmc.commands.common import BATCH, PRETTY, REPO, SET, load_config
 from dmc.commands.pipe import run_stage
 
-from dmc.contract import DmcError, Document
+from dmc.contract import Document
 
 
 def main(
@@ -33,11 +33,10 @@ def main(
     """
     cfg = load_config("optimize", repo=repo, sets=sets,
                       flags={"optimize.max_context_tokens": max_context_tokens})
-    from dmc.tokens import model_counter
+    from dmc.wiring import token_counter
 
     opts = options_from(cfg)
-    count, counter_name = model_counter(cfg.get("models.generation"),
-                                         cfg.get("optimize.token_counter"))
+    count, counter_name = token_counter(cfg)
     noted: set[str] = set()
 
     def transform(doc: Document) -> Document:
@@ -54,48 +53,24 @@ def main(
 
 
 def options_from(cfg: Any) -> Any:
-    """Optimize options from configuration; the budget also respects the model's window."""
-    from dmc.commands.style import load_profile
+    """Optimize options from configuration (``dmc.wiring.optimize_options``), the notes
+    about them on stderr."""
+    from dmc.wiring import optimize_options
 
-    from dmc.optimize import Options
-    from dmc.style.profile import preferences
-
-    window = cfg.get("generation.context_window") - cfg.get("generation.max_tokens") - 512
-    try:
-        profile = load_profile(cfg.repo)
-    except DmcError as exc:
-        ui.warn("optimize", f"style profile not used: {exc.message}")
-        profile = None
-    return Options(
-        style=preferences(profile) if profile else {},
-        max_context_tokens=max(256, min(cfg.get("optimize.max_context_tokens"), window)),
-        min_test_coverage=cfg.get("optimize.min_test_coverage"),
-        max_complexity=cfg.get("validation.max_complexity"),
-        security_scan=cfg.get("validation.enable_security_scan"),
-        type_check=cfg.get("validation.enable_type_checking"),
-        max_tokens=cfg.get("generation.max_tokens"),
-        temperature=cfg.get("generation.temperature"), top_p=cfg.get("generation.top_p"),
-        max_iterations=cfg.get("validation.max_iterations"), repo=cfg.repo,
-    )
+    notes: list[str] = []
+    opts = optimize_options(cfg, notes)
+    for message in notes:
+        ui.warn("optimize", message)
+    return opts
 
 
-def _prerequisites(doc: Document, cfg: object, noted: set[str]) -> Document:
+def _prerequisites(doc: Document, cfg: Any, noted: set[str]) -> Document:
     """Intent and extraction, computed here when the pipeline skipped them."""
-    from dmc.config import Config
+    from dmc.wiring import prerequisites
 
-    assert isinstance(cfg, Config)
-    if "intent" not in doc:
-        from dmc.intent import analyze
-
-        if "intent" not in noted:
-            ui.note("optimize", "no intent in the input: computing it")
-            noted.add("intent")
-        doc, _ = analyze(doc, min_confidence=cfg.get("preprocessing.min_confidence"))
-    if "extraction" not in doc:
-        from dmc.extract import analyze as extract
-
-        if "extraction" not in noted:
-            ui.note("optimize", "no extraction in the input: computing it")
-            noted.add("extraction")
-        doc, _ = extract(doc, repo=cfg.repo)
+    doc, computed = prerequisites(doc, cfg)
+    for key in computed:
+        if key not in noted:
+            ui.note("optimize", f"no {key} in the input: computing it")
+            noted.add(key)
     return doc

@@ -10,7 +10,7 @@ from dmc.commands import ui
 from dmc.commands.common import BATCH, PRETTY, REPO, SET, load_config
 from dmc.commands.pipe import run_stage
 
-from dmc.contract import DmcError, Document, Exit, request_text
+from dmc.contract import Document, request_text
 
 Mode = Literal["hybrid", "dense", "lexical"]
 
@@ -83,36 +83,13 @@ def _open(cfg: Any, state: dict[str, Any], refresh: bool, allow_stale: bool) -> 
     """The manifest (and Chroma in server mode), opened once per process."""
     if "manifest" in state:
         return state["manifest"], state["chroma"]
-    from dmc.commands.index import settings_from
+    from dmc.wiring import open_index
 
-    from dmc.rag.index import build, stale
-    from dmc.rag.store import ChromaStore, Manifest
-
-    if cfg.repo is None:
-        raise DmcError("not inside a git repository", Exit.UNAVAILABLE,
-                       hint="run inside the repository or pass --repo")
-    settings = settings_from(cfg, cfg.repo)
-    state["settings"] = settings
-    if not settings.manifest_path.is_file():
-        if not refresh:
-            raise DmcError(f"no index for {cfg.repo}", Exit.UNAVAILABLE,
-                           hint="build it with `dmc index`, or pass --refresh")
-        ui.note("retrieve", "no index yet: building it")
-        build(settings)
-    else:
-        drift = stale(settings)
-        if any(drift.values()):
-            what = ", ".join(f"{n} {k}" for k, n in drift.items() if n)
-            if refresh:
-                ui.note("retrieve", f"index is stale ({what}): refreshing")
-                build(settings)
-            elif allow_stale:
-                ui.warn("retrieve", f"index is stale ({what}); using it as it is")
-            else:
-                raise DmcError(f"the index is stale ({what})", Exit.UNAVAILABLE,
-                               hint="refresh it with `dmc index` or --refresh, or pass "
-                                    "--allow-stale")
-    state["manifest"] = Manifest(settings.manifest_path, create=False)
-    state["chroma"] = ChromaStore(settings.chroma_dir, settings.chroma_url) \
-        if settings.chroma_url else None
+    notes: list[tuple[str, str]] = []
+    try:
+        state["settings"], state["manifest"], state["chroma"] = open_index(
+            cfg, refresh=refresh, allow_stale=allow_stale, notes=notes)
+    finally:
+        for level, message in notes:
+            (ui.warn if level == "warning" else ui.note)("retrieve", message)
     return state["manifest"], state["chroma"]

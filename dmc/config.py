@@ -78,6 +78,9 @@ SETTINGS: tuple[Setting, ...] = (
     # preprocessing: intent / extract
     Setting("preprocessing.min_confidence", "float", 0.5,
             "intent confidence below this is flagged as low", minimum=0.0, maximum=1.0),
+    Setting("preprocessing.cache_ttl", "int", 3600,
+            "seconds dmc serve keeps a request's prepared context (intent to payload); "
+            "a changed index, style profile or setting is a different entry", minimum=0),
     # optimize
     Setting("optimize.max_context_tokens", "int", 6000, "token budget for the payload context "
             "(also capped by generation.context_window - generation.max_tokens - 512)",
@@ -152,6 +155,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server.tls_cert", "str?", None, "TLS certificate (PEM)"),
     Setting("server.tls_key", "str?", None, "TLS private key (PEM)"),
     Setting("server.client_ca", "str?", None, "CA for client certificates (mutual TLS)"),
+    # serve: the laptop service
+    Setting("serve.host", "str", "127.0.0.1", "dmc serve bind address (anything but "
+            "loopback needs serve.token_file)"),
+    Setting("serve.port", "int", 3000, "dmc serve port", minimum=1, maximum=65535),
+    Setting("serve.token_file", "str?", None,
+            "file holding the bearer token dmc serve accepts (or set DMC_SERVE_TOKEN)"),
+    Setting("serve.max_request_bytes", "int", 1024 * 1024, "largest request body dmc serve "
+            "reads", minimum=1024),
+    Setting("serve.allowed_origins", "urls?", None,
+            "web origins besides the service's own allowed to call dmc serve from a browser "
+            "(e.g. a UI dev server: http://localhost:5173)"),
+    Setting("serve.draft_min_chars", "int", 15,
+            "draft text shorter than this is not preprocessed yet", minimum=1),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

@@ -7,7 +7,6 @@ import re
 import subprocess
 from pathlib import Path
 
-import orjson
 import pytest
 
 from tests.support.servers import free_port
@@ -66,8 +65,11 @@ def test_run_generates_applies_and_continues(dmc, make_repo) -> None:
     assert "intent:" in res.stderr and "retrieve:" in res.stderr and "generate:" in res.stderr
     written = repo / "textutil/reverse.py"
     assert written.is_file() and written.read_text() in res.stdout.decode()
-    history = (repo / ".dmc/history.jsonl").read_bytes().splitlines()
-    assert orjson.loads(history[-1])["text"].startswith("write a python function")
+    from dmc.history import History, path_for
+
+    history = History(path_for(repo))
+    assert history.last_with_code()["text"].startswith("write a python function")
+    history.close()
     follow = dmc("run", *RUN_FLAGS, "--json", "--continue", "also strip punctuation",
                  cwd=repo)
     assert "continuing from: write a python function" in follow.stderr

@@ -1,0 +1,466 @@
+"""The service's state and work, without HTTP: warm models, the context cache, drafts,
+runs and their events.
+
+A **draft** is the request as the user types it: from ``serve.draft_min_chars`` characters
+on, its laptop half (intent, extract, retrieve, optimize; the first three in parallel) is
+prepared in the background, and newer text cancels the older draft's work. A **run** is a
+sent request: its laptop half comes from the context cache when a draft (or an earlier
+run) prepared it, then generate and validate run (one generation at a time). Every event a
+run emits is numbered and stored (``dmc.history``), so a client that disconnects can come
+back and read the events so far, then the live ones; the run does not depend on any
+client staying connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dmc.config import BY_KEY, Config, load
+from dmc.contract import DmcError, Exit, new_document
+from dmc.pipeline import LAPTOP_STAGES, STAGES, Cancelled, RunOptions, Warm, run
+from dmc.service.cache import ContextCache, Entry, cache_key, file_version, index_version
+
+#: settings a request may not change: where the service listens and what it trusts, and
+#: any file it would read and send elsewhere (a token, a key)
+_FIXED_SECTIONS = ("serve.", "server.")
+_FIXED_SUFFIXES = ("_file", "client_cert", "client_key")
+FINISHED_KEPT = 32
+
+
+def allowed_override(key: str) -> bool:
+    """Whether a request may set this setting for itself."""
+    return key in BY_KEY and not key.startswith(_FIXED_SECTIONS) and \
+        not key.endswith(_FIXED_SUFFIXES)
+
+
+@dataclass
+class _Job:
+    """One preparation (a request's laptop half) in flight."""
+
+    key: str
+    text: str
+    future: Future[Entry]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    pinned: bool = False  # a run waits on it: newer draft text must not cancel it
+    started: float = field(default_factory=time.perf_counter)
+    finished: float | None = None
+
+
+@dataclass
+class LiveRun:
+    """A run this process is executing or executed recently."""
+
+    id: str
+    session_id: str
+    text: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    done: bool = False
+    status: str = "running"
+    document: dict[str, Any] | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _fresh_ids(doc: dict[str, Any]) -> dict[str, Any]:
+    """A prepared document as a new request: its own request id and time (a cached
+    payload must not reuse the id of the request that prepared it)."""
+    import uuid as _uuid
+    from datetime import UTC, datetime
+
+    payload = doc.get("payload")
+    if not isinstance(payload, dict):
+        return doc
+    out = dict(doc)
+    out["payload"] = {**payload, "request_id": f"dmc-{_uuid.uuid4().hex[:20]}",
+                      "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
+    return out
+
+
+class Service:
+    """Everything ``dmc serve`` keeps between requests, for one repository."""
+
+    def __init__(self, cfg: Config, overrides: dict[str, Any] | None = None) -> None:
+        from dmc.history import History, path_for
+
+        self.cfg = cfg
+        self.repo = cfg.repo
+        self.base_overrides = dict(overrides or {})
+        self.cache = ContextCache(float(cfg.get("preprocessing.cache_ttl")))
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dmc-serve")
+        self.generation = threading.Lock()  # one generation at a time, as on the agent
+        state = path_for(self.repo) if self.repo is not None else \
+            Path.home() / ".local" / "state" / "dmc" / "history.sqlite"
+        self.history = History(state)
+        self.runs: OrderedDict[str, LiveRun] = OrderedDict()
+        self.drafts: dict[str, _Job] = {}  # draft id -> job
+        self.latest_draft: dict[str, str] = {}  # session (or "") -> its newest draft id
+        self.jobs: dict[str, _Job] = {}  # cache key -> job in flight
+        import orjson
+
+        self._configs: OrderedDict[str, tuple[Config, Warm]] = OrderedDict()
+        self._base_tag = orjson.dumps(cfg.values, option=orjson.OPT_SORT_KEYS,
+                                      default=str).decode()
+        self._configs[self._base_tag] = (cfg, Warm(cfg))
+        self._lock = threading.Lock()
+        self._versions = self._state_versions()
+        self.started = time.time()
+
+    # --- configuration and warm state --------------------------------------------------
+
+    def config_for(self, overrides: dict[str, Any] | None) -> tuple[Config, Warm]:
+        """The configuration for a request's overrides (and its warm pieces), kept for the
+        few override sets in use."""
+        import orjson
+
+        overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+        for key in overrides:
+            if not allowed_override(key):
+                raise DmcError(f"setting '{key}' cannot be changed per request")
+        cfg = load(repo=self.repo, overrides={**self.base_overrides, **overrides}) \
+            if overrides else self.cfg
+        # keyed by the values, not the overrides: a client repeating the service's own
+        # settings shares its warm pieces
+        tag = orjson.dumps(cfg.values, option=orjson.OPT_SORT_KEYS, default=str).decode()
+        with self._lock:
+            if tag in self._configs:
+                self._configs.move_to_end(tag)
+                return self._configs[tag]
+            pair = (cfg, Warm(cfg))
+            self._configs[tag] = pair
+            while len(self._configs) > 8:
+                oldest = next(k for k in self._configs if k != self._base_tag)
+                del self._configs[oldest]
+        return pair
+
+    def warm_up(self) -> dict[str, float]:
+        """Load the models and profiles now, not on the first request."""
+        return self._configs[self._base_tag][1].warm_up(generation=True)
+
+    def _state_versions(self) -> dict[str, str]:
+        from dmc.wiring import index_settings, project_style_path, user_style_path
+
+        index = index_settings(self.cfg, self.repo).manifest_path if self.repo else None
+        return {"index": index_version(index),
+                "style": file_version(project_style_path(self.repo), user_style_path())}
+
+    def _check_versions(self) -> dict[str, str]:
+        """The index and style versions now; a change empties the cache (its entries can
+        no longer be hit) and reloads the style profile."""
+        versions = self._state_versions()
+        if versions != self._versions:
+            self.cache.clear()
+            if versions["style"] != self._versions["style"]:
+                with self._lock:
+                    for _, warm in self._configs.values():
+                        warm.drop("optimize_options", "validate_settings")
+            self._versions = versions
+        return versions
+
+    def key_for(self, text: str, cfg: Config, extra: str = "") -> str:
+        versions = self._check_versions()
+        return cache_key(text, versions["index"], cfg.values, versions["style"] + extra)
+
+    # --- preparation: the laptop half ------------------------------------------------------
+
+    def _prepare(self, key: str, doc: dict[str, Any], cfg: Config, warm: Warm,
+                 cancel: threading.Event) -> Entry:
+        events: list[dict[str, Any]] = []
+        prepared = run(doc, cfg, stop_after="optimize", warm=warm, on_event=events.append,
+                       cancelled=cancel.is_set, parallel=True)
+        self.cache.put(key, prepared, events)
+        entry = self.cache.get(key)
+        return entry if entry is not None else Entry(prepared, events, time.monotonic())
+
+    def _job(self, key: str, doc: dict[str, Any], cfg: Config, warm: Warm,
+             pin: bool) -> _Job:
+        """The job preparing ``key``: the one in flight, or a new one."""
+        with self._lock:
+            job = self.jobs.get(key)
+            if job is not None and not job.cancel.is_set():
+                job.pinned = job.pinned or pin
+                return job
+            cancel = threading.Event()
+            future: Future[Entry] = Future()
+            job = _Job(key, doc["input"]["text"], future, cancel, pinned=pin)
+            self.jobs[key] = job
+
+        def work() -> None:
+            try:
+                if not future.set_running_or_notify_cancel():
+                    return
+                future.set_result(self._prepare(key, doc, cfg, warm, cancel))
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits
+                future.set_exception(exc)
+            finally:
+                job.finished = time.perf_counter()
+                with self._lock:
+                    if self.jobs.get(key) is job:
+                        del self.jobs[key]
+
+        self.pool.submit(work)
+        return job
+
+    def draft(self, text: str, session_id: str = "",
+              overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Start preparing the text being typed; newer text cancels the older draft."""
+        cfg, warm = self.config_for(overrides)
+        minimum = int(self.cfg.get("serve.draft_min_chars"))
+        previous = self.latest_draft.get(session_id)
+        if len(text.strip()) < minimum:
+            self._supersede(previous, None)
+            return {"state": "too_short", "min_chars": minimum}
+        doc = new_document(text, str(self.repo) if self.repo else None)
+        key = self.key_for(doc["input"]["text"], cfg)
+        if self.cache.get(key) is not None:
+            draft_id = uuid.uuid4().hex[:16]
+            done: Future[Entry] = Future()
+            done.set_result(self.cache.get(key))  # type: ignore[arg-type]
+            job = _Job(key, text, done, finished=time.perf_counter())
+        else:
+            job = self._job(key, doc, cfg, warm, pin=False)
+            draft_id = uuid.uuid4().hex[:16]
+        self._supersede(previous, job)
+        with self._lock:
+            self.drafts[draft_id] = job
+            self.latest_draft[session_id] = draft_id
+            while len(self.drafts) > 64:
+                self.drafts.pop(next(iter(self.drafts)))
+        return {"draft_id": draft_id, "state": "ready" if job.future.done() else "pending"}
+
+    def _supersede(self, previous: str | None, now: _Job | None) -> None:
+        old = self.drafts.get(previous) if previous else None
+        if old is not None and old is not now and not old.pinned and not old.future.done():
+            old.cancel.set()
+
+    def draft_status(self, draft_id: str, wait: float = 0.0) -> dict[str, Any] | None:
+        """Where a draft stands (waiting up to ``wait`` seconds for it)."""
+        job = self.drafts.get(draft_id)
+        if job is None:
+            return None
+        try:
+            entry = job.future.result(timeout=wait) if wait > 0 else \
+                (job.future.result() if job.future.done() else None)
+        except TimeoutError:
+            entry = None
+        except Cancelled:
+            return {"draft_id": draft_id, "state": "cancelled"}
+        except DmcError as exc:
+            return {"draft_id": draft_id, "state": "error",
+                    "error": {"code": int(exc.code), "message": exc.message}}
+        if entry is None:
+            return {"draft_id": draft_id, "state": "cancelled" if job.cancel.is_set()
+                    else "pending"}
+        payload = entry.doc.get("payload") or {}
+        return {"draft_id": draft_id, "state": "ready",
+                "prepare_seconds": round((job.finished or job.started) - job.started, 3),
+                "timings": entry.doc.get("run", {}).get("timings", {}),
+                "intent": entry.doc.get("intent"),
+                "context_files": list(dict.fromkeys(
+                    c["path"] for c in (entry.doc.get("context") or {}).get("chunks", []))),
+                "payload_tokens": (payload.get("metadata") or {}).get("context_tokens")}
+
+    # --- runs ----------------------------------------------------------------------------
+
+    def start_run(self, text: str, *, session_id: str | None = None,
+                  stop_after: str | None = None, options: RunOptions | None = None,
+                  follow_up: bool = False, overrides: dict[str, Any] | None = None,
+                  ) -> LiveRun:
+        """Begin a run in the background; its events arrive through :meth:`follow`."""
+        if not text.strip():
+            raise DmcError("the request is empty")
+        if stop_after is not None and stop_after not in STAGES:
+            raise DmcError(f"stop_after must be one of {', '.join(STAGES)}")
+        cfg, warm = self.config_for(overrides)
+        if session_id is None:
+            session_id = self.history.new_session(text[:80])
+        elif not self.history.has_session(session_id):
+            raise DmcError(f"no session {session_id}", Exit.USAGE)
+        live = LiveRun(uuid.uuid4().hex[:16], session_id, text)
+        self.history.start_run(session_id, text, live.id)
+        with self._lock:
+            self.runs[live.id] = live
+            finished = [k for k, r in self.runs.items() if r.done]
+            for k in finished[:max(0, len(finished) - FINISHED_KEPT)]:
+                del self.runs[k]
+        self.pool.submit(self._execute, live, cfg, warm, stop_after,
+                         options or RunOptions(), follow_up)
+        return live
+
+    def _emit(self, live: LiveRun, event: dict[str, Any]) -> None:
+        with live.lock:
+            event = {**event, "seq": len(live.events)}
+            live.events.append(event)
+            waiters = list(live.waiters)
+        self.history.add_event(live.id, event["seq"], event)
+        for loop, flag in waiters:
+            loop.call_soon_threadsafe(flag.set)
+
+    def _execute(self, live: LiveRun, cfg: Config, warm: Warm, stop_after: str | None,
+                 options: RunOptions, follow_up: bool) -> None:
+        emit: Callable[[dict[str, Any]], None] = lambda e: self._emit(live, e)  # noqa: E731
+        emit({"event": "run_started", "run_id": live.id, "session_id": live.session_id,
+              "text": live.text})
+        status: str = "error"
+        doc: dict[str, Any] | None = None
+        error: dict[str, Any] | None = None
+        try:
+            doc = self._run_stages(live, cfg, warm, stop_after, options, follow_up, emit)
+            status = "done"
+        except Cancelled:
+            status, error = "cancelled", {"code": int(Exit.INTERRUPTED), "message": "cancelled"}
+        except DmcError as exc:
+            error = {"code": int(exc.code), "message": exc.message, "hint": exc.hint,
+                     "stage": exc.stage}
+        except Exception as exc:  # noqa: BLE001 - a bug: reported, the service stays up
+            import logging
+
+            logging.getLogger("dmc.serve").exception("run %s failed", live.id)
+            error = {"code": int(Exit.INTERNAL), "message": f"{type(exc).__name__}: {exc}"}
+        live.document, live.status = doc, status
+        self.history.finish_run(live.id, status, doc,
+                                None if error is None else error["message"])
+        if error is None:
+            emit({"event": "done", "status": status, "document": doc})
+        else:
+            emit({"event": "error", "status": status, "error": error})
+        with live.lock:
+            live.done = True
+            waiters = list(live.waiters)
+        for loop, flag in waiters:
+            loop.call_soon_threadsafe(flag.set)
+
+    def _run_stages(self, live: LiveRun, cfg: Config, warm: Warm, stop_after: str | None,
+                    options: RunOptions, follow_up: bool,
+                    emit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        from dmc.history import continue_from
+
+        doc = new_document(live.text, str(self.repo) if self.repo else None)
+        extra = ""
+        if follow_up:
+            last = self.history.last_with_code()
+            if last is None or last["id"] == live.id:
+                emit({"event": "message", "level": "warning", "source": "run",
+                      "message": "--continue: no previous request in this project"})
+            else:
+                emit({"event": "message", "level": "note", "source": "run",
+                      "message": f"continuing from: {last['text']}"})
+                doc = continue_from(doc, last)
+                extra = "|continue:" + last["id"]
+        last_stage = STAGES.index(stop_after) if stop_after else len(STAGES) - 1
+        if last_stage < STAGES.index("optimize") or options.refresh:
+            # a partial laptop half, or an index refresh asked for: nothing cached fits
+            return run(doc, cfg, stop_after=stop_after, options=options, warm=warm,
+                       on_event=emit, cancelled=live.cancel.is_set, parallel=True)
+        key = self.key_for(doc["input"]["text"], cfg, extra)
+        entry = self.cache.get(key)
+        cached = entry is not None
+        if entry is None:
+            job = self._job(key, doc, cfg, warm, pin=True)
+            while True:
+                try:
+                    entry = job.future.result(timeout=0.2)
+                    break
+                except TimeoutError:
+                    if live.cancel.is_set():
+                        raise Cancelled from None
+        for event in entry.events:
+            emit({**event, "cached": True} if cached else event)
+        prepared = _fresh_ids(entry.doc)
+        if stop_after in LAPTOP_STAGES:
+            return {**prepared, "run": {**prepared["run"], "cached": True}} if cached \
+                else prepared
+        with self.generation:
+            rest = run({k: v for k, v in prepared.items() if k != "run"}, cfg,
+                       start="generate", stop_after=stop_after, options=options, warm=warm,
+                       on_event=emit, cancelled=live.cancel.is_set)
+        timings = {**prepared["run"]["timings"], **rest["run"]["timings"]}
+        rest["run"] = {"timings": timings, "total_seconds": round(sum(timings.values()), 3),
+                       **({"cached": True} if cached else {})}
+        return rest
+
+    def cancel(self, run_id: str) -> bool:
+        live = self.runs.get(run_id)
+        if live is None or live.done:
+            return False
+        live.cancel.set()
+        return True
+
+    def describe_run(self, run_id: str) -> dict[str, Any] | None:
+        live = self.runs.get(run_id)
+        stored = self.history.run(run_id)
+        if stored is None:
+            return None
+        if live is not None and not live.done:
+            stored["status"] = "running"
+            stored["events"] = len(live.events)
+        elif stored["status"] == "running":
+            stored["status"] = "interrupted"  # an earlier process stopped during it
+        stored["document"] = live.document if live is not None and live.done else \
+            self.history.document(run_id)
+        return stored
+
+    async def follow(self, run_id: str, after: int = -1) -> AsyncIterator[dict[str, Any]]:
+        """The run's events after ``after``: those so far, then the live ones until it
+        ends. A run of an earlier process is replayed from the history."""
+        live = self.runs.get(run_id)
+        if live is None:
+            for event in self.history.events(run_id, after):
+                yield event
+            info = self.history.run(run_id)
+            if info is not None and info["status"] == "running":
+                yield {"event": "error", "status": "interrupted", "seq": -1,
+                       "error": {"code": int(Exit.UNAVAILABLE),
+                                 "message": "the service stopped during this run"}}
+            return
+        loop = asyncio.get_running_loop()
+        flag = asyncio.Event()
+        with live.lock:
+            live.waiters.add((loop, flag))
+        try:
+            sent = after
+            while True:
+                flag.clear()
+                with live.lock:
+                    pending = live.events[sent + 1:]
+                    finished = live.done
+                for event in pending:
+                    yield event
+                    sent = event["seq"]
+                if finished and sent >= len(live.events) - 1:
+                    return
+                try:
+                    await asyncio.wait_for(flag.wait(), timeout=5.0)
+                except TimeoutError:
+                    pass
+        finally:
+            with live.lock:
+                live.waiters.discard((loop, flag))
+
+    def status(self) -> dict[str, Any]:
+        """What the service holds now (for /v1/status and the benchmarks)."""
+        import resource
+
+        with self._lock:
+            running = sum(1 for r in self.runs.values() if not r.done)
+        return {"repo": str(self.repo) if self.repo else None, "runs_running": running,
+                "runs_in_memory": len(self.runs), "drafts": len(self.drafts),
+                "cache": self.cache.stats(), "configs": len(self._configs),
+                "uptime_s": round(time.time() - self.started, 1),
+                "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                                     1)}
+
+    def close(self) -> None:
+        for live in list(self.runs.values()):
+            live.cancel.set()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.history.close()
