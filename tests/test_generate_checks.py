@@ -394,3 +394,49 @@ def test_ctrl_c_in_the_cli_writes_the_best_so_far_and_exits_130(
     assert out, seen
     result = orjson.loads(out)["result"]
     assert result["metadata"]["interrupted"] is True and "x + x" in result["code"]
+
+
+def test_the_repository_tests_of_a_target_run_and_old_failures_are_not_held_against_it(
+        make_repo: Any) -> None:
+    """The repository's own pytest file for the target runs in the sandbox beside the
+    repository's other modules; a test already failing before the change is reported."""
+    import subprocess
+
+    repo = make_repo({
+        "pkg/__init__.py": "",
+        "pkg/helpers.py": "def double(x):\n    return 2 * x\n",
+        "pkg/sq.py": "def square(x):\n    raise NotImplementedError\n",
+        "tests/test_sq.py": "from pkg.sq import square\nfrom pkg.helpers import double\n\n\n"
+                            "def test_square():\n    assert square(3) == 9\n\n\n"
+                            "def test_double():\n    assert double(2) == 4\n\n\n"
+                            "def test_already_broken():\n    assert double(1) == 3\n",
+        "tests/test_other.py": "def test_unrelated():\n    assert True\n",
+    })
+    subprocess.run(["git", "add", "."], cwd=repo, check=True)
+    payload = {**PAYLOAD, "task": {**PAYLOAD["task"], "description": "implement square in "
+                                   "pkg/sq.py", "target_files": ["pkg/sq.py"]},
+               "generation": {**PAYLOAD["generation"], "generated_tests": False}}
+    right = RIGHT.replace("```python\n", "File: pkg/sq.py\n```python\n")
+    wrong = WRONG.replace("```python\n", "File: pkg/sq.py\n```python\n")
+    double = OllamaDouble([wrong, right])
+    events: list[dict[str, Any]] = []
+    try:
+        response = generate(payload, OllamaBackend(double.url, "qwen2.5-coder", timeout=30),
+                            on_event=events.append, repo=repo)
+    finally:
+        double.stop()
+    listed = response["checks"]["list"]
+    assert [(c["source"], c["check"]) for c in listed] == [
+        ("repository", "tests in tests/test_sq.py")]  # not the unrelated test file
+    baseline = [e for e in events if e.get("source") == "repository baseline"]
+    assert baseline and baseline[0]["failed"] == 1  # it failed before the change
+    assert response["checks"]["failing_before_the_change"] == [
+        "tests/test_sq.py::test_already_broken", "tests/test_sq.py::test_square"]
+    passes = response["metadata"]["iterations"]
+    # one check per test file: it "fails" in both passes (the old failure), but only the
+    # second pass leaves nothing failing that did not fail before
+    assert [p["kept"] for p in passes] == [False, True]
+    # still failing the same way it did before: reported, not held against the change
+    [left] = response["checks"]["failures"]
+    assert left["check_text"] == "tests/test_sq.py::test_already_broken"
+    assert response["status"] == "success" and "x * x" in response["code"]

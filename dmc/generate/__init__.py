@@ -107,6 +107,8 @@ class Pass:
     record: dict[str, Any] = field(default_factory=dict)
     model_checks: checks_mod.CheckRun = field(default_factory=lambda: checks_mod.CheckRun(0, 0))
     states: dict[str, changes.FileState] = field(default_factory=dict)
+    # the repository's own tests that already failed before the change: test -> message
+    preexisting: dict[str, str] = field(default_factory=dict)
     edit_failures: list[Any] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
@@ -121,15 +123,27 @@ class Pass:
         """Higher is better: stated checks passed (all?), the model's own tests passed,
         complete, fewer errors, fewer warnings — a generated test never outranks a stated one."""
         counts = self.validation.get("counts", {})
-        return (self.checks.passed, int(self.checks.all_passed), self.model_checks.passed,
+        return (self.checks.passed, int(self.checks_ok), self.model_checks.passed,
                 -len(self.missing), -len(self.edit_failures),
                 int(not self.truncated and bool(self.files)),
                 -int(counts.get("error", 0)), -int(counts.get("warning", 0)))
 
     @property
+    def checks_ok(self) -> bool:
+        """Every stated check passed, but for tests that failed before the change too."""
+        if self.checks.total == 0 or self.checks.all_passed:
+            return True
+        # fine only when each failure is a test that failed before the change, the same way
+        # (a test of the missing feature fails differently once the code is there)
+        failures = self.checks.failures
+        return bool(failures) and all(
+            self.preexisting.get(f["check_text"]) == f["message"] for f in failures) and \
+            self.checks.passed + len({f["check"] for f in failures}) >= self.checks.total
+
+    @property
     def clean(self) -> bool:
         """Nothing left to refine."""
-        checks_ok = self.checks.total == 0 or self.checks.all_passed
+        checks_ok = self.checks_ok
         model_ok = self.model_checks.total == 0 or self.model_checks.all_passed
         return (bool(self.files) and not self.truncated and checks_ok and model_ok
                 and not self.missing and not self.edit_failures
@@ -148,7 +162,7 @@ class _Run:
 
     def __init__(self, payload: dict[str, Any], backend: Backend, emit: OnEvent,
                  cancelled: Callable[[], bool] | None,
-                 validator: Callable[..., dict[str, Any]]) -> None:
+                 validator: Callable[..., dict[str, Any]], repo: Any = None) -> None:
         gen = payload.get("generation") or {}
         self.payload = payload
         self.backend = backend
@@ -167,6 +181,10 @@ class _Run:
         self.single = single_file(payload)
         self.base_states = changes.initial_states(payload)  # files to change, not rewrite
         self.checks = checks_mod.gather(payload)
+        self.support: list[tuple[str, Any]] = []
+        self.preexisting: dict[str, str] = {}
+        if repo is not None:
+            self._repository_tests(repo)
         # with nothing stated to check, the model writes tests after its first answer
         self.write_tests = bool(gen.get("generated_tests", True)) and not self.checks
         self.model_checks: list[checks_mod.Check] | None = None
@@ -176,6 +194,19 @@ class _Run:
         self.best: Pass | None = None
         self.stopped: str | None = None
         self.test_record: dict[str, Any] | None = None
+
+    def _repository_tests(self, repo: Any) -> None:
+        """The repository's tests for the target files, and which already fail without us."""
+        found, support = checks_mod.repository_tests(repo, list(
+            self.task.get("target_files") or []))
+        if not found:
+            return
+        self.checks += found
+        self.support = support
+        baseline = checks_mod.run(found, [], support=support)
+        self.preexisting = {f["check_text"]: f["message"] for f in baseline.failures}
+        self.emit({"event": "checks", "iteration": 0, "source": "repository baseline",
+                   **baseline.to_dict()})
 
     def elapsed(self) -> float:
         """Seconds since the call began."""
@@ -219,7 +250,8 @@ class _Run:
             self.emit({"event": "validating", "iteration": number,
                        "files": [f.path for f in files]})
             with ThreadPoolExecutor(max_workers=3) as pool:
-                checked = pool.submit(checks_mod.run, self.checks, files)
+                checked = pool.submit(checks_mod.run, self.checks, files,
+                                      support=self.support or None)
                 modelled = pool.submit(checks_mod.run, self.model_checks or [], files)
                 validation = self.validator(files, self.criteria, None)
                 check_run = checked.result()
@@ -235,7 +267,7 @@ class _Run:
             self.emit({"event": "checks", "iteration": number, "sample": sample,
                        "source": "model", **model_run.to_dict()})
         p = Pass(number, sample, files, validation, check_run, result.finish_reason,
-                 result.text, model_checks=model_run)
+                 result.text, model_checks=model_run, preexisting=self.preexisting)
         if edit is not None:
             p.states, p.edit_failures, p.ignored = edit.states, edit.failures, edit.ignored
             p.missing = changes.missing_named(str(self.task.get("description") or ""),
@@ -363,6 +395,7 @@ class _Run:
         checks["sources"] = sorted({c.source for c in every})
         checks["list"] = [{"id": c.id, "source": c.source, "kind": c.kind,
                            "check": c.describe()} for c in every]
+        checks["failing_before_the_change"] = sorted(self.preexisting)
         checks["model"] = {**best.model_checks.to_dict(),
                            **({"writing": self.test_record} if self.test_record else {})}
         first = self.passes[0].checks
@@ -400,7 +433,7 @@ class _Run:
             return "partial", f"{len(best.edit_failures)} edit block(s) did not apply"
         if best.truncated:
             return "partial", "the answer was cut off and could not be repaired"
-        if best.checks.total and not best.checks.all_passed:
+        if best.checks.total and not best.checks_ok:
             return "partial", (f"{best.checks.total - best.checks.passed} of "
                                f"{best.checks.total} acceptance check(s) failed")
         if best.model_checks.total and not best.model_checks.all_passed:
@@ -420,13 +453,16 @@ class _Run:
 def generate(payload: dict[str, Any], backend: Backend, *, on_event: OnEvent | None = None,
              cancelled: Callable[[], bool] | None = None,
              validator: Callable[..., dict[str, Any]] = validate_files,
-             ) -> dict[str, Any]:
+             repo: Any = None) -> dict[str, Any]:
     """The response of the seed's protocol for one payload.
 
+    ``repo``: the repository, when generation runs where it is (``--local``): its own tests
+    for the target files then run as checks, with its other modules beside the new code;
+    tests that already failed before the change are reported, not held against it.
     Ctrl-C (KeyboardInterrupt) during a pass returns the best pass so far with
     ``metadata.interrupted`` set; with no pass finished it propagates.
     """
-    run = _Run(payload, backend, on_event or (lambda e: None), cancelled, validator)
+    run = _Run(payload, backend, on_event or (lambda e: None), cancelled, validator, repo)
     try:
         run.loop()
     except KeyboardInterrupt:

@@ -232,15 +232,20 @@ def render_test_file(checks: list[Check], files: list[CodeFile]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(checks: list[Check], files: list[CodeFile], *, timeout: float = 30.0) -> CheckRun:
-    """Run the checks against ``files`` in the sandbox; never raises for bad checks."""
+def run(checks: list[Check], files: list[CodeFile], *, timeout: float = 30.0,
+        support: list[tuple[str, Any]] | None = None) -> CheckRun:
+    """Run the checks against ``files`` in the sandbox; never raises for bad checks.
+
+    ``support``: (path, real path) of the repository's other Python files, copied beside the
+    generated ones so the repository's own tests can import what they need.
+    """
     import time
 
     start = time.perf_counter()
     python = [f for f in files if f.language == "python"]
     if not checks:
         return CheckRun(0, 0)
-    if not python:
+    if not python and not support:
         return CheckRun(len(checks), 0, errors=["no Python file to run the checks against"],
                         seconds=time.perf_counter() - start)
     inline = [c for c in checks if c.kind in ("assert", "doctest")]
@@ -262,6 +267,10 @@ def run(checks: list[Check], files: list[CodeFile], *, timeout: float = 30.0) ->
     for c in runnable_files:
         if c.path not in names:
             sources.append(Source(str(c.path), text=c.code, language="python"))
+            names.add(str(c.path))
+    for rel, real in support or []:
+        if rel not in names:
+            sources.append(Source(rel, real=real, language="python"))
     settings = Settings(run_tests=True, test_timeout=timeout)
     if hasattr(settings, "measure_coverage"):
         settings.measure_coverage = False  # type: ignore[attr-defined]
@@ -292,6 +301,8 @@ def _run_sources(sources: list[Any], settings: Any) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="dmc-checks-") as tmp:
         for s in sources:
+            if s.text is None:
+                continue  # a file of the repository: copied from where it is
             dest = Path(tmp) / safe_relative(s.path)
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text(s.text or "", encoding="utf-8")
@@ -336,3 +347,64 @@ def _failures(outcome: dict[str, Any], inline: list[Check],
                     "check_text": check.describe() if check.kind != "test-file" else nodeid,
                     "message": _trim(detail)})
     return out
+
+
+MAX_REPO_TEST_FILES = 5
+MAX_SUPPORT_FILES = 2000
+
+
+def repository_tests(repo: Any, targets: list[str]) -> tuple[list[Check], list[tuple[str, Any]]]:
+    """The repository's own pytest files that exercise the target files, and its other
+    Python files (for their imports).
+
+    A test file counts when it imports a target's module (``import pkg.mod``,
+    ``from pkg.mod import``, ``from pkg import mod``) or is named after it (``test_mod.py``).
+    Only Python targets; files git does not track are left out.
+    """
+    import subprocess
+    from pathlib import Path
+
+    from dmc.validate.sandbox import is_test_file
+
+    root = Path(repo)
+    modules = {}
+    for t in targets:
+        module = _module_of(t)
+        if module:
+            modules[module] = t.rsplit("/", 1)[-1][:-3]
+    if not modules:
+        return [], []
+    try:
+        listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--", "*.py"],
+                                capture_output=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return [], []
+    paths = [p for p in listed.decode("utf-8", "replace").split("\0") if p][:MAX_SUPPORT_FILES]
+    tests: list[Check] = []
+    support: list[tuple[str, Any]] = []
+    for rel in paths:
+        real = root / rel
+        if not real.is_file() or real.stat().st_size > 1_000_000:
+            continue
+        if not is_test_file(rel):
+            support.append((rel, real))
+            continue
+        if len(tests) >= MAX_REPO_TEST_FILES:
+            continue
+        try:
+            text = real.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        name = rel.rsplit("/", 1)[-1]
+        for module, stem in modules.items():
+            parent, _, leaf = module.rpartition(".")
+            imports = re.search(rf"^\s*(?:import\s+{re.escape(module)}\b|from\s+"
+                                rf"{re.escape(module)}\s+import\b"
+                                + (rf"|from\s+{re.escape(parent)}\s+import\s+[^\n]*\b"
+                                   rf"{re.escape(leaf)}\b" if parent else "") + ")",
+                                text, re.M)
+            if imports or name in (f"test_{stem}.py", f"{stem}_test.py"):
+                tests.append(Check(f"repository-{len(tests) + 1}", "repository", "test-file",
+                                   text, rel))
+                break
+    return tests, support
