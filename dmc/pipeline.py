@@ -368,7 +368,8 @@ def _generate(doc: Document, ctx: _Context) -> Document:
             backend = ctx.warm.backend(notes)
             for n in notes:
                 ctx.emit.message("note", "generate", n)
-            result = generate(payload, backend, on_event=forward, cancelled=ctx.cancelled)
+            result = generate(payload, backend, on_event=forward, cancelled=ctx.cancelled,
+                              repo=ctx.cfg.repo)  # here: its own tests run as checks
     except Stop:
         raise Cancelled from None
     out = dict(doc)
