@@ -70,7 +70,10 @@ def main(
     with the index versions of the project modules it imports, its package __init__ files
     and the tool configuration files, and checked there. Issues name the paths as git
     shows them relative to the current folder (a renamed file under its new name). Deleted
-    files are not checked.
+    files are not checked, but unchanged Python files that import a changed, added or deleted
+    module (directly or not) are checked too, from the index, since the commit can break
+    them (staged.dependents in the result). Custom rules (quality_rules.yaml), the style
+    profile and ESLint's project config are read from the working tree.
 
     Cache: .dmc/cache/validate.sqlite in the repository (else ~/.cache/dmc), one entry per
     tool and file. An entry is reused only when all of these are unchanged: the tool and
@@ -251,13 +254,19 @@ def _check_staged(base: Any, check: Any) -> dict[str, Any]:
     with StagedSnapshot(Path.cwd()) as snap:
         chosen = [f for f in snap.files
                   if os.path.splitext(f.repo_path)[1].lower() in EXTENSIONS]
-        if not chosen:
+        if not chosen and not snap.dependents:
             return _nothing(base.fail_on, "no staged files to check")
-        sources = [Source(f.path, real=snap.real(f)) for f in chosen]
+        sources = [Source(f.path, real=snap.real(f)) for f in chosen + snap.dependents]
         result: dict[str, Any] = check(sources, replace(base, cwd=snap.cwd))
     result["staged"] = {"source": "git index", "files": len(chosen),
                         "renamed": {f.path: f.renamed_from for f in chosen if f.renamed_from},
-                        "context_files_written": snap.written - len(chosen)}
+                        "dependents": [f.path for f in snap.dependents],
+                        "context_files_written": snap.written - len(chosen)
+                        - len(snap.dependents)}
+    if snap.dependents:
+        ui.note("validate", f"also checked {len(snap.dependents)} unchanged file(s) that "
+                "import what the commit changes: " + ", ".join(
+                    f.path for f in snap.dependents[:5]))
     return result
 
 
@@ -283,16 +292,93 @@ def _tell(validation: dict[str, Any], listed_on_stdout: bool = False) -> None:
 
 def _settings(cfg: Any, rules: Path | None, no_cache: bool, run_tests: bool,
               min_coverage: float | None) -> Any:
-    from dmc.wiring import validate_settings
+    from dmc.validate import Settings, default_cache_path
+    from dmc.validate.rules import find_rules_file, load_rules
 
-    return validate_settings(cfg, rules, no_cache, run_tests, min_coverage)
+    rules_file = rules or find_rules_file(cfg.repo)
+    if rules is not None and not rules.is_file():
+        raise DmcError(f"rules file {rules} does not exist")
+    loaded, digest = load_rules(rules_file) if rules_file else ([], "")
+    from dmc.commands.style import load_profile
+
+    try:
+        profile = load_profile(cfg.repo)
+    except DmcError:
+        profile = None
+    return Settings(
+        style_profile=profile,
+        fail_on=cfg.get("validation.fail_on"),
+        max_complexity=cfg.get("validation.max_complexity"),
+        enable_linting=cfg.get("validation.enable_linting"),
+        enable_security_scan=cfg.get("validation.enable_security_scan"),
+        enable_type_checking=cfg.get("validation.enable_type_checking"),
+        rules=loaded, rules_digest=digest,
+        cache_path=None if no_cache else default_cache_path(cfg.repo),
+        cwd=cfg.repo or Path.cwd(), repo=cfg.repo, run_tests=run_tests,
+        min_test_coverage=min_coverage, timeout=cfg.get("validation.tool_timeout"),
+        test_timeout=cfg.get("validation.test_timeout"),
+    )
 
 
 def _from_document(doc: Document, base: Any, language: str | None) -> tuple[list[Any], Any]:
     """Sources from result.files / result.code, or raw code given as plain stdin text."""
-    from dmc.wiring import validate_sources
+    from dataclasses import replace
 
-    return validate_sources(doc, base, language)
+    from dmc.validate import Source
+    from dmc.validate.languages import EXTENSIONS, detect, normalise
+
+    settings = base
+    criteria = doc.get("payload", {}).get("quality_criteria", {})
+    if isinstance(criteria, dict):
+        changes: dict[str, Any] = {}
+        if isinstance(criteria.get("max_complexity"), int):
+            changes["max_complexity"] = criteria["max_complexity"]
+        if settings.min_test_coverage is None and isinstance(
+                criteria.get("min_test_coverage"), (int, float)):
+            changes["min_test_coverage"] = float(criteria["min_test_coverage"])
+        settings = replace(settings, **changes)
+    result = doc.get("result")
+    lang = normalise(language) if language else None
+    if isinstance(result, dict):
+        files = result.get("files")
+        if isinstance(files, list) and files:
+            sources = []
+            for f in files:
+                if not isinstance(f, dict) or not isinstance(f.get("path"), str) or \
+                        not isinstance(f.get("code"), str):
+                    raise DmcError("result.files entries need string 'path' and 'code'")
+                sources.append(Source(f["path"], text=f["code"],
+                                      language=f.get("language") or lang))
+            return sources, settings
+        code = result.get("code")
+        if not isinstance(code, str):
+            raise DmcError("result has no code to validate (result.code or result.files)")
+        lang = lang or result.get("language") or _doc_language(doc)
+        if lang is None:
+            raise DmcError("cannot tell the language of result.code", hint="pass --language")
+        return [Source(_name_for(lang, EXTENSIONS), text=code, language=lang)], settings
+    if set(doc) <= {"dmc", "input"} and set(doc.get("input", {})) <= {"text", "repo"}:
+        code = doc.get("input", {}).get("text", "")
+        lang = lang or detect("stdin", code)
+        if lang is None:
+            raise DmcError("raw code on stdin needs --language (or a shebang line)")
+        return [Source(_name_for(lang, EXTENSIONS), text=code, language=lang)], settings
+    raise DmcError("document has no result to validate", hint="run dmc generate first, or "
+                   "pass file paths")
+
+
+def _doc_language(doc: Document) -> str | None:
+    from dmc.validate.languages import GRAMMARS, normalise
+
+    for lang in doc.get("extraction", {}).get("languages", []) or []:
+        if normalise(lang) in GRAMMARS:
+            return normalise(lang)
+    return None
+
+
+def _name_for(language: str, extensions: dict[str, str]) -> str:
+    ext = next((e for e, lang in extensions.items() if lang == language), ".txt")
+    return f"generated{ext}"
 
 
 def _expand(files: list[Path]) -> list[str]:

@@ -157,6 +157,41 @@ def test_imports_are_read_from_the_index_too(dmc, repo: Path) -> None:
         {("pkg/use.py", "mypy", "call-arg")}, bad
 
 
+CALLEE = '"""Lib."""\n\n\ndef f(x: int) -> int:\n    """One."""\n    return x\n'
+CALLER = '"""Use."""\nfrom ledger_calc import f\n\nVALUE = f(1)\n'
+
+
+def test_a_staged_callee_change_that_breaks_an_unchanged_caller_is_blocked(dmc,
+                                                                           repo: Path) -> None:
+    (repo / "ledger_calc.py").write_text(CALLEE)
+    (repo / "use.py").write_text(CALLER)
+    (repo / "other.py").write_text(GOOD)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "lib")
+    (repo / "ledger_calc.py").write_text('"""Lib."""\n\n\ndef f(x: int, y: int) -> int:\n'
+                                 '    """Two."""\n    return x + y\n')
+    git(repo, "add", "ledger_calc.py")  # the callee itself is clean
+    res = dmc("validate", "--staged", cwd=repo)
+    assert res.code == 1
+    assert res.doc["validation"]["staged"]["dependents"] == ["use.py"]  # not other.py
+    assert ("use.py", "mypy", "call-arg") in {(i["path"], i["tool"], i["rule"])
+                                               for i in errors(res)}
+    assert "also checked 1 unchanged file" in res.stderr
+
+
+def test_a_staged_deletion_that_breaks_an_importer_is_blocked(dmc, repo: Path) -> None:
+    (repo / "ledger_calc.py").write_text(CALLEE)
+    (repo / "use.py").write_text(CALLER)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "lib")
+    git(repo, "rm", "-q", "ledger_calc.py")
+    res = dmc("validate", "--staged", cwd=repo)
+    assert res.code == 1
+    assert res.doc["validation"]["staged"]["dependents"] == ["use.py"]
+    assert ("use.py", 2, "pylint", "import-error") in {
+        (i["path"], i["line"], i["tool"], i["rule"]) for i in errors(res)}
+
+
 def test_paths_are_relative_to_the_current_folder(dmc, repo: Path) -> None:
     (repo / "sub").mkdir()
     (repo / "sub/deep.py").write_text(TYPE_ERROR)

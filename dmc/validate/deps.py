@@ -175,6 +175,11 @@ class Graph:
         self._direct[path] = sorted(set(deps) - {path})
         return self._direct[path]
 
+    def unresolved(self, path: str) -> list[str]:
+        """Modules the file imports that are not project files (stdlib, installed, gone)."""
+        self.direct(path)
+        return self._unresolved.get(path, [])
+
     def closure(self, path: str) -> list[str]:
         """Every project file reachable through imports from ``path`` (itself excluded)."""
         seen: set[str] = set()

@@ -56,6 +56,9 @@ class Snapshot:
     cwd: Path
     files: list[StagedFile] = field(default_factory=list)
     written: int = 0
+    #: unchanged files whose checks read a staged change (they import, directly or not, a
+    #: changed, added or deleted module): the commit can break them without touching them
+    dependents: list[StagedFile] = field(default_factory=list)
 
     def real(self, f: StagedFile) -> Path:
         """Where the staged content of ``f`` was written."""
@@ -119,6 +122,40 @@ def staged_files(cwd: Path, prefix: str) -> list[StagedFile]:
     return out
 
 
+def changed_paths(cwd: Path) -> tuple[set[str], set[str]]:
+    """Repository paths the commit adds or changes, and the paths it removes (deletions and
+    the old names of renames), over the whole repository."""
+    raw = _git(["diff", "--cached", "--raw", "-z", "-M", "--no-ext-diff"], cwd)
+    fields = raw.decode("utf-8", "surrogateescape").split("\x00")
+    changed: set[str] = set()
+    removed: set[str] = set()
+    i = 0
+    while i < len(fields) - 1:
+        meta = fields[i]
+        if not meta.startswith(":"):
+            i += 1
+            continue
+        status = meta[1:].split()[4]
+        if status[:1] in ("R", "C"):
+            if status[0] == "R":
+                removed.add(fields[i + 1])
+            changed.add(fields[i + 2])
+            i += 3
+            continue
+        (removed if status[0] == "D" else changed).add(fields[i + 1])
+        i += 2
+    return changed, removed
+
+
+def _module_names(path: str) -> set[str]:
+    """Every dotted name a file may be imported as ('a/b/c.py': c, b.c, a.b.c)."""
+    stem = path.rsplit(".", 1)[0]
+    parts = [p for p in stem.split("/") if p]
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return {".".join(parts[i:]) for i in range(len(parts))}
+
+
 class _BlobReader:
     """One ``git cat-file --batch`` process answering blob reads, one at a time."""
 
@@ -177,8 +214,6 @@ class StagedSnapshot:
         root = Path(self.tmp) / "index"
         snap = Snapshot(root, root / prefix if prefix else root, files)
         snap.cwd.mkdir(parents=True, exist_ok=True)
-        if not files:
-            return snap
         index = _index(top)
         reader = _BlobReader(top)
         try:
@@ -192,9 +227,13 @@ class StagedSnapshot:
                 return blobs[path]
 
             python = [f.repo_path for f in files if f.repo_path.endswith((".py", ".pyi"))]
+            graph = Graph(lambda p: p in index or p in wanted, read,
+                          extra_roots=["", prefix.rstrip("/")])
+            snap.dependents = self._dependents(top, prefix, files, index, graph)
+            python += [d.repo_path for d in snap.dependents]
+            for d in snap.dependents:
+                wanted[d.repo_path] = d.blob
             if python:
-                graph = Graph(lambda p: p in index or p in wanted, read,
-                              extra_roots=["", prefix.rstrip("/")])
                 for path in python:
                     for dep in graph.closure(path):
                         wanted.setdefault(dep, index.get(dep, ""))
@@ -220,6 +259,35 @@ class StagedSnapshot:
         finally:
             reader.close()
         return snap
+
+    @staticmethod
+    def _dependents(top: Path, prefix: str, files: list[StagedFile], index: dict[str, str],
+                    graph: Graph) -> list[StagedFile]:
+        """Unchanged Python files in the index whose import closure meets a staged change.
+
+        mypy and pylint judge a file by what it imports, so changing ``f``'s signature in
+        b.py can break the unchanged a.py that calls it; a deleted module breaks its
+        importers. Every Python file of the index is read once (its imports are parsed),
+        only when the commit touches Python.
+        """
+        changed, removed = changed_paths(top)
+        py = (".py", ".pyi")
+        changed = {p for p in changed if p.endswith(py)}
+        removed = {p for p in removed if p.endswith(py)}
+        if not changed and not removed:
+            return []
+        gone = set().union(*(_module_names(p) for p in removed)) if removed else set()
+        staged = {f.repo_path for f in files}
+        out = []
+        for path in sorted(p for p in index if p.endswith(py) and p not in staged):
+            if not path.startswith(prefix):
+                continue  # reported relative to the current folder, as git diff does
+            closure = graph.closure(path)
+            hit = bool(changed.intersection(closure)) or any(
+                gone.intersection(graph.unresolved(node)) for node in (path, *closure))
+            if hit:
+                out.append(StagedFile(path[len(prefix):], path, index[path]))
+        return out
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
