@@ -292,93 +292,16 @@ def _tell(validation: dict[str, Any], listed_on_stdout: bool = False) -> None:
 
 def _settings(cfg: Any, rules: Path | None, no_cache: bool, run_tests: bool,
               min_coverage: float | None) -> Any:
-    from dmc.validate import Settings, default_cache_path
-    from dmc.validate.rules import find_rules_file, load_rules
+    from dmc.wiring import validate_settings
 
-    rules_file = rules or find_rules_file(cfg.repo)
-    if rules is not None and not rules.is_file():
-        raise DmcError(f"rules file {rules} does not exist")
-    loaded, digest = load_rules(rules_file) if rules_file else ([], "")
-    from dmc.commands.style import load_profile
-
-    try:
-        profile = load_profile(cfg.repo)
-    except DmcError:
-        profile = None
-    return Settings(
-        style_profile=profile,
-        fail_on=cfg.get("validation.fail_on"),
-        max_complexity=cfg.get("validation.max_complexity"),
-        enable_linting=cfg.get("validation.enable_linting"),
-        enable_security_scan=cfg.get("validation.enable_security_scan"),
-        enable_type_checking=cfg.get("validation.enable_type_checking"),
-        rules=loaded, rules_digest=digest,
-        cache_path=None if no_cache else default_cache_path(cfg.repo),
-        cwd=cfg.repo or Path.cwd(), repo=cfg.repo, run_tests=run_tests,
-        min_test_coverage=min_coverage, timeout=cfg.get("validation.tool_timeout"),
-        test_timeout=cfg.get("validation.test_timeout"),
-    )
+    return validate_settings(cfg, rules, no_cache, run_tests, min_coverage)
 
 
 def _from_document(doc: Document, base: Any, language: str | None) -> tuple[list[Any], Any]:
     """Sources from result.files / result.code, or raw code given as plain stdin text."""
-    from dataclasses import replace
+    from dmc.wiring import validate_sources
 
-    from dmc.validate import Source
-    from dmc.validate.languages import EXTENSIONS, detect, normalise
-
-    settings = base
-    criteria = doc.get("payload", {}).get("quality_criteria", {})
-    if isinstance(criteria, dict):
-        changes: dict[str, Any] = {}
-        if isinstance(criteria.get("max_complexity"), int):
-            changes["max_complexity"] = criteria["max_complexity"]
-        if settings.min_test_coverage is None and isinstance(
-                criteria.get("min_test_coverage"), (int, float)):
-            changes["min_test_coverage"] = float(criteria["min_test_coverage"])
-        settings = replace(settings, **changes)
-    result = doc.get("result")
-    lang = normalise(language) if language else None
-    if isinstance(result, dict):
-        files = result.get("files")
-        if isinstance(files, list) and files:
-            sources = []
-            for f in files:
-                if not isinstance(f, dict) or not isinstance(f.get("path"), str) or \
-                        not isinstance(f.get("code"), str):
-                    raise DmcError("result.files entries need string 'path' and 'code'")
-                sources.append(Source(f["path"], text=f["code"],
-                                      language=f.get("language") or lang))
-            return sources, settings
-        code = result.get("code")
-        if not isinstance(code, str):
-            raise DmcError("result has no code to validate (result.code or result.files)")
-        lang = lang or result.get("language") or _doc_language(doc)
-        if lang is None:
-            raise DmcError("cannot tell the language of result.code", hint="pass --language")
-        return [Source(_name_for(lang, EXTENSIONS), text=code, language=lang)], settings
-    if set(doc) <= {"dmc", "input"} and set(doc.get("input", {})) <= {"text", "repo"}:
-        code = doc.get("input", {}).get("text", "")
-        lang = lang or detect("stdin", code)
-        if lang is None:
-            raise DmcError("raw code on stdin needs --language (or a shebang line)")
-        return [Source(_name_for(lang, EXTENSIONS), text=code, language=lang)], settings
-    raise DmcError("document has no result to validate", hint="run dmc generate first, or "
-                   "pass file paths")
-
-
-def _doc_language(doc: Document) -> str | None:
-    from dmc.validate.languages import GRAMMARS, normalise
-
-    for lang in doc.get("extraction", {}).get("languages", []) or []:
-        if normalise(lang) in GRAMMARS:
-            return normalise(lang)
-    return None
-
-
-def _name_for(language: str, extensions: dict[str, str]) -> str:
-    ext = next((e for e, lang in extensions.items() if lang == language), ".txt")
-    return f"generated{ext}"
+    return validate_sources(doc, base, language)
 
 
 def _expand(files: list[Path]) -> list[str]:
