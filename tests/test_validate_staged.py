@@ -204,6 +204,29 @@ def test_paths_are_relative_to_the_current_folder(dmc, repo: Path) -> None:
     assert {i["path"] for i in errors(from_top)} == {"sub/deep.py", "top.py"}
 
 
+def test_a_second_hook_run_is_served_from_the_cache(dmc, repo: Path) -> None:
+    """Each run checks a new temporary snapshot; the cache keys must not depend on it."""
+    (repo / "pyproject.toml").write_text("[tool.mypy]\nwarn_unused_ignores = true\n")
+    (repo / "pkg").mkdir()
+    (repo / "pkg/__init__.py").write_text("")
+    (repo / "pkg/a.py").write_text('"""A."""\nfrom pkg.b import g\n\nX: int = g()\n')
+    (repo / "pkg/b.py").write_text('"""B."""\n\n\ndef g() -> int:\n    """G."""\n'
+                                   '    return 1\n')
+    git(repo, "add", ".")
+    first = dmc("validate", "--staged", cwd=repo)
+    assert first.code == 0, first.doc["validation"]["issues"]
+    second = dmc("validate", "--staged", cwd=repo)
+    tools = second.doc["validation"]["tools"]
+    assert all(t["status"] == "cached" for n, t in tools.items() if n != "rules"), tools
+    (repo / "pkg/b.py").write_text('"""B."""\n\n\ndef g() -> str:\n    """G."""\n'
+                                   '    return "1"\n')
+    git(repo, "add", "pkg/b.py")
+    third = dmc("validate", "--staged", cwd=repo)
+    assert third.code == 1
+    assert ("pkg/a.py", "assignment") in {(i["path"], i["rule"])
+                                          for i in errors(third) if i["tool"] == "mypy"}
+
+
 def test_staged_outside_a_repository_and_with_files_are_usage_errors(dmc, tmp_path) -> None:
     res = dmc("validate", "--staged")
     assert res.code == 2 and "git repository" in res.doc["error"]["message"]

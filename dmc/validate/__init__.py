@@ -242,13 +242,17 @@ CONFIG_FILES = ("pyproject.toml", "setup.cfg", "tox.ini", "mypy.ini", ".mypy.ini
 def _config_digest(cwd: Path, repo: Path | None) -> str:
     """One hash over the tool configuration files the checks may read."""
     h = hashlib.sha256()
-    for folder in dict.fromkeys(p for p in (cwd, repo) if p is not None):
+    # named by role (working folder, repository root), not by absolute path: a staged
+    # snapshot or generated code lives in a new temporary folder every run
+    for role, folder in (("cwd", cwd), ("repo", repo)):
+        if folder is None:
+            continue
         for name in CONFIG_FILES:
             try:
                 data = (folder / name).read_bytes()
             except OSError:
                 continue
-            h.update(f"{folder}/{name}\x00".encode("utf-8", "surrogatepass"))
+            h.update(f"{role}/{name}\x00".encode("utf-8", "surrogatepass"))
             h.update(hashlib.sha256(data).digest())
     return h.hexdigest()
 
