@@ -90,6 +90,16 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("Write it into the tree after showing the diff:",
          'dmc run --apply "add a --verbose flag"'),
         ("Build on the previous answer:", 'dmc run --continue "also log to a file"'),
+        ("Through a running dmc serve (warm, cached; the same output):",
+         'dmc run --service "add a --verbose flag"'),
+    ],
+    "serve": [
+        ("Serve this repository on 127.0.0.1:3000:", "dmc serve"),
+        ("Follow a run's events as NDJSON:",
+         "curl -sN -H 'content-type: application/json' \\\n"
+         "    -d '{\"text\": \"add a --verbose flag\"}' http://127.0.0.1:3000/v1/runs"),
+        ("Read a run's events again after a disconnect (after event 5):",
+         "curl -sN 'http://127.0.0.1:3000/v1/runs/RUN_ID/events?after=5'"),
     ],
     "doctor": [("Check everything:", "dmc doctor")],
     "agent": [
