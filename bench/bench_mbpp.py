@@ -257,9 +257,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--offset", type=int, default=0)
     parser.add_argument("--stride", type=int, default=10)
     parser.add_argument("--name", default="mbpp")
+    parser.add_argument("--ids", help="comma-separated task ids (instead of the subset)")
     args = parser.parse_args(argv)
     models = args.model or ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
     tasks = load_tasks(args.limit, args.offset, args.stride)
+    if args.ids:
+        wanted = {int(i) for i in args.ids.split(",")}
+        tasks = [t for t in load_tasks(10_000, 0, 1) if t["task_id"] in wanted]
     os.environ.setdefault("DMC_QUIET", "1")
     results = {m: run_model(m, tasks) for m in models}
     out = {"protocol": "request + first assert shown; all asserts scored; temperature 0 for "

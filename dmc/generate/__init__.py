@@ -131,23 +131,32 @@ class Pass:
     @property
     def checks_ok(self) -> bool:
         """Every stated check passed, but for tests that failed before the change too."""
-        if self.checks.total == 0 or self.checks.all_passed:
-            return True
-        # fine only when each failure is a test that failed before the change, the same way
-        # (a test of the missing feature fails differently once the code is there)
-        failures = self.checks.failures
-        return bool(failures) and all(
-            self.preexisting.get(f["check_text"]) == f["message"] for f in failures) and \
-            self.checks.passed + len({f["check"] for f in failures}) >= self.checks.total
+        return checks_ok(self.checks, self.preexisting)
 
     @property
     def clean(self) -> bool:
         """Nothing left to refine."""
-        checks_ok = self.checks_ok
         model_ok = self.model_checks.total == 0 or self.model_checks.all_passed
-        return (bool(self.files) and not self.truncated and checks_ok and model_ok
+        return (bool(self.files) and not self.truncated and self.checks_ok and model_ok
                 and not self.missing and not self.edit_failures
                 and bool(self.validation.get("passed")))
+
+
+def checks_ok(run: checks_mod.CheckRun, preexisting: dict[str, str]) -> bool:
+    """Every check passed, or each failure is a repository test that failed before the
+    change the same way (a test of the missing feature fails differently once it is there)."""
+    if run.total == 0 or run.all_passed:
+        return True
+    failures = run.failures
+    return bool(failures) and all(
+        preexisting.get(f["check_text"]) == f["message"] for f in failures) and \
+        run.passed + len({f["check"] for f in failures}) >= run.total
+
+
+def _skipped_validation() -> dict[str, Any]:
+    """Validation not run for a pass whose checks failed (it is run if the pass is kept)."""
+    return {"passed": False, "counts": {"error": 0, "warning": 0, "info": 0}, "issues": [],
+            "skipped": "the acceptance checks failed"}
 
 
 def _no_code_validation() -> dict[str, Any]:
@@ -249,13 +258,19 @@ class _Run:
         if files:
             self.emit({"event": "validating", "iteration": number,
                        "files": [f.path for f in files]})
-            with ThreadPoolExecutor(max_workers=3) as pool:
-                checked = pool.submit(checks_mod.run, self.checks, files,
-                                      support=self.support or None)
-                modelled = pool.submit(checks_mod.run, self.model_checks or [], files)
-                validation = self.validator(files, self.criteria, None)
-                check_run = checked.result()
-                model_run = modelled.result()
+            if self.checks:
+                # the checks first: a pass that fails them is not kept over one that passes,
+                # so the linters (seconds) wait until one does
+                check_run = checks_mod.run(self.checks, files, support=self.support or None)
+                validation = (self.validator(files, self.criteria, None)
+                              if checks_ok(check_run, self.preexisting)
+                              else _skipped_validation())
+            else:
+                with ThreadPoolExecutor(max_workers=2) as pool:
+                    modelled = pool.submit(checks_mod.run, self.model_checks or [], files)
+                    validation = self.validator(files, self.criteria, None)
+                    check_run = checks_mod.CheckRun(0, 0)
+                    model_run = modelled.result()
         else:
             validation = _no_code_validation()
             check_run = checks_mod.CheckRun(len(self.checks), 0)
@@ -386,6 +401,8 @@ class _Run:
         """The seed's response, with the checks and every pass."""
         best = self.best
         assert best is not None
+        if best.validation.get("skipped") and best.files:
+            best.validation = self.validator(best.files, self.criteria, None)
         best.record["kept"] = True
         files = best.files
         validation = best.validation
