@@ -429,3 +429,40 @@ def test_generate_auto_plans_only_with_a_planner_there(dmc: Any, tmp_path: Path)
     assert len(coder.requests) == 1 and coder.requests[0]["model"] == "qwen2.5-coder"
     assert {f["path"] for f in res.doc["result"]["files"]} == {"models/User.js",
                                                                "routes/api.js"}
+
+
+def test_embedded_planner_asks_llama_cpp_under_the_schema(tmp_path: Path) -> None:
+    """The embedded planner reuses the coder's loaded llama.cpp model when it is the same
+    file, and asks it with a JSON-schema response_format. llama.cpp itself is a stand-in
+    here (a recording object): loading the 1.5B costs minutes on this machine; the change
+    benchmark runs the real one."""
+    import threading
+
+    from dmc.plan import LlamaCppPlanner
+
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    asked: list[dict[str, Any]] = []
+
+    class Llama:
+        def create_chat_completion(self, **kwargs: Any) -> dict[str, Any]:
+            asked.append(kwargs)
+            return {"choices": [{"message": {"content": json.dumps(PLAN_ANSWER)}}],
+                    "usage": {"completion_tokens": 42}}
+
+    class Coder:
+        path = gguf
+        _lock = threading.Lock()
+
+        def _load(self) -> Llama:
+            return Llama()
+
+    planner = LlamaCppPlanner(gguf, name="qwen2.5-coder-1.5b", share=Coder())
+    assert planner.unavailable() is None and planner.label == "llamacpp:qwen2.5-coder-1.5b"
+    plan = make_plan(demo_payload(), planner, repo=None, reasons=["asked"])
+    assert asked[0]["response_format"] == {"type": "json_object", "schema": ANSWER_SCHEMA}
+    assert asked[0]["temperature"] == 0.0
+    assert plan["planner"] == "llamacpp:qwen2.5-coder-1.5b" and len(plan["steps"]) == 2
+    assert plan["metadata"]["tokens"] == 42
+    missing = LlamaCppPlanner(tmp_path / "absent.gguf")
+    assert "missing" in str(missing.unavailable())
