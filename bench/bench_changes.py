@@ -477,6 +477,16 @@ def run_mode(mode: str, task: Task, repo: Path, regions: dict[str, tuple[int, in
     from dmc.plan import make_plan, reasons_to_plan, run_plan
 
     events: list[dict[str, Any]] = []
+
+    def record(event: dict[str, Any]) -> None:
+        events.append(event)
+        if event.get("event") in ("iteration", "step"):  # a sign of life in long runs
+            print(f"    {task.name} {mode}: {event.get('event')} "
+                  f"{event.get('iteration') or event.get('step')}"
+                  + (f", {event.get('tokens')} tokens in {event.get('seconds')} s"
+                     if event.get("event") == "iteration" else ""),
+                  file=sys.stderr, flush=True)
+
     start = time.perf_counter()
     row: dict[str, Any] = {"mode": mode}
     if mode == "plan":
@@ -486,10 +496,10 @@ def run_mode(mode: str, task: Task, repo: Path, regions: dict[str, tuple[int, in
             {"title": s["title"], "files": s["files"], "checks": s.get("checks", [])}
             for s in plan["steps"]], "notes": plan.get("notes", []),
             "seconds": (plan.get("metadata") or {}).get("seconds")}
-        result = run_plan(payload, plan, backend, on_event=events.append, repo=repo)
+        result = run_plan(payload, plan, backend, on_event=record, repo=repo)
     else:
         sent = whole_file_payload(payload) if mode == "whole" else payload
-        result = generate(sent, backend, on_event=events.append)
+        result = generate(sent, backend, on_event=record)
     row["seconds"] = round(time.perf_counter() - start, 1)
     row["status"] = result["status"]
     row["reason"] = result.get("reason")
