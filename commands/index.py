@@ -28,9 +28,9 @@ def main(
                                "languages, staleness) without changing it."),
     self_check: bool = typer.Option(False, "--self-check", help="Load the embedding model "
                                     "(exporting it to ONNX the first time) and test it."),
-    chroma_url: str = typer.Option(None, "--chroma-url", help="Use a Chroma server "
-                                   "(`chroma run`) instead of .dmc/chroma [config: "
-                                   "rag.chroma_url]."),
+    chroma_url: str = typer.Option(None, "--chroma-url", help="Also store the chunks in a "
+                                   "Chroma server (`chroma run`), which then answers the "
+                                   "dense search [config: rag.chroma_url]."),
     pretty: bool = PRETTY,
     sets: list[str] = SET,
 ) -> None:
@@ -39,7 +39,8 @@ def main(
     Honours .gitignore and .dmcignore; skips binaries, vendored and generated folders and
     files over rag.max_file_bytes. Source files are chunked by definition with tree-sitter,
     docs by section; chunks are embedded with all-MiniLM-L6-v2 (ONNX, from the packaged
-    weights) and stored in Chroma under .dmc/ (or a Chroma server). Only changed files are
+    weights) and stored in .dmc/index.sqlite (and in a Chroma server with --chroma-url; a
+    local Chroma copy an older dmc kept in .dmc/chroma is removed). Only changed files are
     re-embedded; deleted files are removed; an interrupted run is completed by the next.
     An index written by an older dmc is upgraded in place (the summary's upgraded_chunks:
     only the chunks' short name texts are embedded). Prints a JSON summary; a progress bar

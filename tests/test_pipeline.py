@@ -196,3 +196,39 @@ def test_newer_draft_text_cancels_the_older_preparation(indexed: Path, monkeypat
         assert again["state"] == "ready"  # the same text: from the cache, no new work
     finally:
         service.close()
+
+
+def test_vectors_kept_in_memory_rank_as_read_from_sqlite(indexed: Path) -> None:
+    from dmc.rag.embed import load as load_embedder
+    from dmc.rag.retrieve import _KEPT, dense_rankings, keep_vectors_in_memory
+    from dmc.rag.store import Manifest
+
+    manifest = Manifest(indexed / ".dmc" / "index.sqlite", create=False)
+    vector = load_embedder(for_query=True).embed(["count the words of a text"])[0]
+    try:
+        cold = dense_rankings(manifest, vector, 5, ("vec", "hvec"))
+        keep_vectors_in_memory()
+        first = dense_rankings(manifest, vector, 5, ("vec", "hvec"))
+        assert str(manifest.path) in _KEPT
+        again = dense_rankings(manifest, vector, 5, ("vec",))
+        assert first == cold and again["vec"] == cold["vec"] and "hvec" not in again
+        version = _KEPT[str(manifest.path)][0]
+        manifest.db.execute("UPDATE files SET indexed_at = indexed_at + 1")  # a new index
+        dense_rankings(manifest, vector, 5, ("vec",))
+        assert _KEPT[str(manifest.path)][0] != version
+    finally:
+        keep_vectors_in_memory(False)
+        manifest.close()
+    assert not _KEPT
+
+
+def test_index_keeps_no_local_chroma_copy_and_removes_an_old_one(indexed: Path) -> None:
+    legacy = indexed / ".dmc" / "chroma"
+    legacy.mkdir(exist_ok=True)
+    (legacy / "chroma.sqlite3").write_bytes(b"left by an older dmc")
+    out = subprocess.run([str(Path(sys.executable).with_name("dmc")), "index"], cwd=indexed,
+                         check=True, capture_output=True).stdout
+    summary = orjson.loads(out)["index"]
+    assert summary["store"].startswith("sqlite ")
+    assert summary["removed_unused_chroma_copy"] == str(legacy)
+    assert not legacy.exists()

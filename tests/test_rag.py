@@ -207,10 +207,8 @@ def test_interrupted_index_recovers(dmc, make_repo, isolated_env) -> None:
     assert done["files"] == 64 and "recovered" in done
     final = dmc("index", "--stats", cwd=repo).doc["index"]
     assert not final["interrupted"] and not any(final["stale"].values())
-    import chromadb
-
-    client = chromadb.PersistentClient(path=str(repo / ".dmc/chroma"))
-    assert client.get_collection("dmc_chunks").count() == final["chunks"]
+    # locally the manifest is the whole index: no Chroma copy to keep in step
+    assert not (repo / ".dmc/chroma").exists()
 
 
 def test_self_check(dmc) -> None:

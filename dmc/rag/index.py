@@ -2,10 +2,11 @@
 
 Only files whose content changed are re-chunked and re-embedded (a size and mtime match
 skips even the hashing; a content hash decides the rest), deleted files are removed, and an
-unchanged repository costs one directory listing. Each file is committed on its own, after
-its chunks are in Chroma, so an interrupted run (Ctrl-C, kill -9) leaves a usable index and
-the next run finishes the job; a flag left by the interrupted run makes that next run also
-remove any chunk Chroma holds that the manifest does not know.
+unchanged repository costs one directory listing. Each file is committed on its own (after
+its chunks are in the Chroma server, in server mode), so an interrupted run (Ctrl-C,
+kill -9) leaves a usable index and the next run finishes the job; a flag left by the
+interrupted run makes that next run also remove any chunk the server holds that the
+manifest does not know. Locally the manifest is the whole index: no Chroma copy.
 """
 
 from __future__ import annotations
@@ -73,8 +74,15 @@ def build(settings: IndexSettings, *, rebuild: bool = False, progress: Progress 
         wipe(settings)
     manifest = Manifest(settings.manifest_path, create=True)
     try:
-        chroma = _LazyChroma(settings)
-        if rebuild and settings.chroma_url:
+        # Chroma only for a shared server: on the laptop the manifest is the whole index
+        # (the exact search over its vectors beats HNSW there; docs/SERVICE.md has the
+        # figures), and the copy an older dmc kept in .dmc/chroma goes
+        chroma: _LazyChroma | _NoChroma = _LazyChroma(settings) if settings.chroma_url \
+            else _NoChroma()
+        legacy = not settings.chroma_url and settings.chroma_dir.is_dir()
+        if legacy:
+            shutil.rmtree(settings.chroma_dir, ignore_errors=True)
+        if rebuild and isinstance(chroma, _LazyChroma):
             chroma.get().reset()
         model_id = f"{embed_mod.MODEL_NAME}:{embed_mod.onnx_path().name}"
         stored_model = manifest.get_meta("model")
@@ -91,19 +99,33 @@ def build(settings: IndexSettings, *, rebuild: bool = False, progress: Progress 
             raise DmcError(f"cannot write the index in {settings.index_dir}: {exc}",
                            Exit.UNAVAILABLE, hint="free some disk space, then run `dmc "
                            "index` again; it continues where this run stopped") from None
-        if interrupted or (rebuild and settings.chroma_url):
+        if isinstance(chroma, _LazyChroma) and (interrupted or rebuild):
             stray = chroma.get().ids() - manifest.all_chunk_ids()
             chroma.get().delete(stray)
             summary["recovered"] = {"stray_chunks_removed": len(stray)}
+        elif interrupted:  # the manifest commits file by file: nothing stray to remove
+            summary["recovered"] = {"stray_chunks_removed": 0}
+        if legacy:
+            summary["removed_unused_chroma_copy"] = str(settings.chroma_dir)
         manifest.set_meta("in_progress", "0")
         manifest.set_meta("root", str(settings.root))
         summary.update(manifest.stats())
         summary["store"] = (f"chroma server {settings.chroma_url}" if settings.chroma_url
-                            else f"chroma {settings.chroma_dir}")
+                            else f"sqlite {settings.manifest_path}")
         summary["seconds"] = round(time.perf_counter() - start, 3)
         return summary
     finally:
         manifest.close()
+
+
+class _NoChroma:
+    """Local mode: nothing beside the manifest to keep in step."""
+
+    def delete(self, ids: Any) -> None:
+        pass
+
+    def upsert(self, chunks: list[Chunk], vectors: Any) -> None:
+        pass
 
 
 class _LazyChroma:

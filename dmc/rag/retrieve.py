@@ -65,28 +65,67 @@ def query_from(doc: dict[str, Any], text: str, k: int, threshold: float) -> Quer
                  mentioned_symbols=symbols)
 
 
+#: index path -> (index version, rowids, {column: matrix}) while vectors are kept in memory
+_KEPT: dict[str, tuple[tuple[Any, ...], Any, dict[str, Any]]] = {}
+_KEEP = {"on": False}
+
+
+def keep_vectors_in_memory(on: bool = True) -> None:
+    """Keep each index's vectors in memory between queries, reloaded when the index
+    changes: for a long-lived process (``dmc serve``), where reading them from SQLite
+    would be most of a warm query's time. A short-lived command reads them per query."""
+    _KEEP["on"] = on
+    if not on:
+        _KEPT.clear()
+
+
+def vectors(manifest: Manifest, columns: tuple[str, ...]) -> tuple[Any, dict[str, Any]]:
+    """(rowids, {column: matrix}) for the columns asked for; a column with a missing
+    vector (name vectors not filled in yet: an upgrade halted) is left out."""
+    import numpy as np
+
+    version: tuple[Any, ...] = ()
+    if _KEEP["on"]:
+        version = tuple(manifest.db.execute(
+            "SELECT count(*), coalesce(sum(chunks), 0), coalesce(max(indexed_at), 0), "
+            "(SELECT value FROM meta WHERE key = 'in_progress') FROM files").fetchone())
+        kept = _KEPT.get(str(manifest.path))
+        if kept is not None and kept[0] == version:
+            return kept[1], {c: kept[2][c] for c in columns if c in kept[2]}
+        columns = ("vec", "hvec")  # load both once; later queries pick what they need
+    rows = manifest.db.execute(
+        f"SELECT rowid, {', '.join(columns)} FROM chunks").fetchall()  # noqa: S608
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    mats: dict[str, Any] = {}
+    for n, column in enumerate(columns, start=1):
+        present = [r[n] for r in rows if r[n] is not None]
+        if rows and len(present) == len(rows):
+            mats[column] = np.frombuffer(b"".join(present), dtype=np.float32).reshape(
+                len(rows), -1)
+    if _KEEP["on"]:
+        _KEPT[str(manifest.path)] = (version, ids, mats)
+    return ids, mats
+
+
 def dense_rankings(manifest: Manifest, vector: Any, limit: int,
                    columns: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:
     """(rowid, cosine) best first for each vector column asked for: ``vec`` (the chunks)
-    and/or ``hvec`` (their names). Only those columns are read."""
+    and/or ``hvec`` (their names). Only those columns are read (unless vectors are kept
+    in memory, see :func:`keep_vectors_in_memory`)."""
     import numpy as np
 
     assert set(columns) <= {"vec", "hvec"}
     if not columns:
         return {}
-    rows = manifest.db.execute(
-        f"SELECT rowid, {', '.join(columns)} FROM chunks").fetchall()  # noqa: S608
-    if not rows:
+    ids, mats = vectors(manifest, columns)
+    if not len(ids):
         return {}
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     query = vector.astype(np.float32)
     out: dict[str, list[tuple[int, float]]] = {}
-    for n, column in enumerate(columns, start=1):
-        present = [r[n] for r in rows if r[n] is not None]
-        if len(present) != len(rows):  # name vectors not filled in yet (an upgrade halted)
+    for column in columns:
+        if column not in mats:
             continue
-        mat = np.frombuffer(b"".join(present), dtype=np.float32).reshape(len(rows), -1)
-        sims = mat @ query
+        sims = mats[column] @ query
         top = np.argsort(-sims)[:limit]
         out[column] = [(int(ids[i]), float(sims[i])) for i in top]
     return out

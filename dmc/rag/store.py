@@ -1,14 +1,16 @@
-"""The index on disk: a Chroma collection and a SQLite manifest beside it.
+"""The index on disk: a SQLite manifest, and a Chroma server beside it when one is set.
 
-Chroma (``PersistentClient`` under ``.dmc/chroma``, or a server given by ``--chroma-url``)
-holds the chunks and their embeddings; embeddings are always passed explicitly, so Chroma
-never reaches for a model download. The manifest (``.dmc/index.sqlite``) records each
-file's content hash and chunk ids, which is what makes re-indexing incremental, and keeps a
-copy of every chunk with its two vectors (the chunk's and its name's, see
-``Chunk.head_text``) and an FTS5 full-text index with Porter stemming ("parses" finds
-``parse``). That copy is the light read path: a query needs SQLite, numpy and onnxruntime,
-not chromadb (whose import alone costs about 0.85 s), so ``dmc retrieve`` stays well under
-a second. In server mode the dense search goes to the Chroma server instead.
+The manifest (``.dmc/index.sqlite``) records each file's content hash and chunk ids, which
+is what makes re-indexing incremental, and keeps every chunk with its two vectors (the
+chunk's and its name's, see ``Chunk.head_text``) and an FTS5 full-text index with Porter
+stemming ("parses" finds ``parse``). A query needs SQLite, numpy and onnxruntime, not
+chromadb (whose import alone costs about 0.85 s), so ``dmc retrieve`` stays well under a
+second, and the dense search over the stored vectors is exact. A Chroma server
+(``--chroma-url``, ``rag.chroma_url``) also holds the chunks and their embeddings, for a
+team sharing one index; it then answers the chunk-vector search. Embeddings are always
+passed explicitly, so Chroma never reaches for a model download. ``ChromaStore`` can still
+open a local folder (the benchmarks compare its HNSW search with the exact one), but
+``dmc index`` no longer keeps a local copy: docs/SERVICE.md has the figures.
 """
 
 from __future__ import annotations

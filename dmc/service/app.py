@@ -94,6 +94,30 @@ def check_bind(host: str, token: str | None) -> None:
                             "127.0.0.1")
 
 
+_SETTINGS_SCHEMA = {"type": "object", "description": "per-request settings (dmc config "
+                    "list); serve.*, server.* and *_file settings are refused",
+                    "additionalProperties": True}
+_STAGE = {"type": "string", "enum": ["intent", "extract", "retrieve", "optimize", "generate",
+                                     "validate"]}
+BODIES: dict[str, dict[str, Any]] = {
+    "draft": {"type": "object", "required": ["text"], "properties": {
+        "text": {"type": "string"}, "session_id": {"type": "string"},
+        "settings": _SETTINGS_SCHEMA}},
+    "run": {"type": "object", "required": ["text"], "properties": {
+        "text": {"type": "string"}, "session_id": {"type": "string"}, "stop_after": _STAGE,
+        "continue": {"type": "boolean"}, "local": {"type": "boolean"},
+        "remote": {"type": "boolean"}, "refresh": {"type": "boolean"},
+        "settings": _SETTINGS_SCHEMA}},
+    "session": {"type": "object", "properties": {"title": {"type": "string"}}},
+}
+
+
+def _body_doc(name: str) -> dict[str, Any]:
+    """The OpenAPI request body of an endpoint that reads its JSON itself (size-capped)."""
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": BODIES[name]}}}}
+
+
 def create_app(service: Service, settings: ServeSettings) -> Any:
     """The FastAPI application in front of ``service``."""
     app = FastAPI(title="dmc serve", version=__version__,
@@ -194,7 +218,7 @@ def create_app(service: Service, settings: ServeSettings) -> Any:
     async def status() -> dict[str, Any]:
         return service.status()
 
-    @app.post("/v1/draft")
+    @app.post("/v1/draft", openapi_extra=_body_doc("draft"))
     async def draft(request: Request) -> JSONResponse:
         data = await body(request)
         text = field_of(data, "text", str, required=True)
@@ -226,7 +250,9 @@ def create_app(service: Service, settings: ServeSettings) -> Any:
                                  else "application/x-ndjson",
                                  headers={"cache-control": "no-store"})
 
-    @app.post("/v1/runs")
+    @app.post("/v1/runs", openapi_extra=_body_doc("run"),
+              responses={200: {"content": {"application/x-ndjson": {},
+                                           "text/event-stream": {}}}})
     async def start_run(request: Request) -> Response:
         data = await body(request)
         text = field_of(data, "text", str, required=True)
@@ -266,7 +292,7 @@ def create_app(service: Service, settings: ServeSettings) -> Any:
     async def sessions() -> JSONResponse:
         return JSONResponse({"sessions": await offload(service.history.sessions)})
 
-    @app.post("/v1/sessions")
+    @app.post("/v1/sessions", openapi_extra=_body_doc("session"))
     async def new_session(request: Request) -> JSONResponse:
         data = await body(request)
         title = field_of(data, "title", str, "")

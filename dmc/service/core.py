@@ -91,7 +91,9 @@ class Service:
 
     def __init__(self, cfg: Config, overrides: dict[str, Any] | None = None) -> None:
         from dmc.history import History, path_for
+        from dmc.rag.retrieve import keep_vectors_in_memory
 
+        keep_vectors_in_memory()  # a long-lived process: no SQLite read per query
         self.cfg = cfg
         self.repo = cfg.repo
         self.base_overrides = dict(overrides or {})
@@ -143,8 +145,23 @@ class Service:
         return pair
 
     def warm_up(self) -> dict[str, float]:
-        """Load the models and profiles now, not on the first request."""
-        return self._configs[self._base_tag][1].warm_up(generation=True)
+        """Load the models, profiles and the index's vectors now, not on the first
+        request."""
+        took = self._configs[self._base_tag][1].warm_up(generation=True)
+        from dmc.rag.retrieve import vectors
+        from dmc.rag.store import Manifest
+        from dmc.wiring import index_settings
+
+        path = index_settings(self.cfg, self.repo).manifest_path if self.repo else None
+        if path is not None and path.is_file():
+            started = time.perf_counter()
+            manifest = Manifest(path, create=False)
+            try:
+                vectors(manifest, ("vec", "hvec"))
+            finally:
+                manifest.close()
+            took["index_vectors"] = round(time.perf_counter() - started, 3)
+        return took
 
     def _state_versions(self) -> dict[str, str]:
         from dmc.wiring import index_settings, project_style_path, user_style_path
@@ -232,9 +249,12 @@ class Service:
         self._supersede(previous, job)
         with self._lock:
             self.drafts[draft_id] = job
+            self.latest_draft.pop(session_id, None)  # to the end: the newest session
             self.latest_draft[session_id] = draft_id
             while len(self.drafts) > 64:
                 self.drafts.pop(next(iter(self.drafts)))
+            while len(self.latest_draft) > 256:  # clients that name many sessions
+                self.latest_draft.pop(next(iter(self.latest_draft)))
         return {"draft_id": draft_id, "state": "ready" if job.future.done() else "pending"}
 
     def _supersede(self, previous: str | None, now: _Job | None) -> None:
