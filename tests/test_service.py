@@ -234,3 +234,39 @@ def test_token_required_off_loopback_and_checked(served, tmp_path: Path) -> None
         right = httpx.get(server.url + "/v1/status",
                           headers={"authorization": "Bearer s3cret-token-value"})
         assert right.status_code == 200
+
+
+def test_openapi_schema_fuzzing_finds_no_server_errors(served) -> None:
+    """schemathesis against the service's own OpenAPI document, as for the agent. Runs
+    are cut short after intent (a whole generation per example would take minutes); the
+    bodies are otherwise what the schema allows and beyond."""
+    import os
+
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+
+    schema = schemathesis.openapi.from_url(f"{served['url']}/openapi.json")
+    budget = int(os.environ.get("DMC_FUZZ_EXAMPLES", "12"))
+    failures: list[str] = []
+    calls: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @settings(max_examples=budget, deadline=None, derandomize=True,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def run(case) -> None:  # noqa: ANN001 - schemathesis' Case
+            if operation.label == "POST /v1/runs" and isinstance(case.body, dict):
+                case.body["stop_after"] = "intent"
+            response = case.call(timeout=120)
+            calls.append(operation.label)
+            try:
+                case.validate_response(response, checks=[not_a_server_error])
+            except Exception as exc:  # noqa: BLE001 - collected and reported below
+                failures.append(f"{operation.label}: {str(exc)[:300]}")
+
+        run()
+    assert not failures, failures[:3]
+    assert {"GET /health", "POST /v1/draft", "POST /v1/runs", "GET /v1/runs/{run_id}/events",
+            "POST /v1/sessions"} <= set(calls)
