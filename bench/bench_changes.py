@@ -576,7 +576,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--task", action="append", help="task name (repeatable)")
     parser.add_argument("--mode", action="append", choices=MODES)
     parser.add_argument("--name", default="changes")
+    parser.add_argument("--merge", action="append", metavar="NAME",
+                        help="only join results/NAME.json files (runs of one model each, "
+                             "made side by side) into results/<--name>.json")
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge(args.name, args.merge)
     models = args.model or ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
     by_name = {t.name: t for t in tasks()}
     unknown = [n for n in args.task or [] if n not in by_name]
@@ -603,6 +608,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parts = [f"{mode} first {r[mode]['first_success']} final {r[mode]['final_success']}"
                  for mode in modes]
         print(f"changes {m} ({r['tasks']} tasks): " + "; ".join(parts) + f" -> {path}")
+    return out
+
+
+def merge(name: str, parts: list[str]) -> dict[str, Any]:
+    """One result from runs made side by side (a model each): their models joined,
+    complete only when every part is; the parts are removed."""
+    from bench.common import RESULTS
+
+    loaded = [orjson.loads((RESULTS / f"{p}.json").read_bytes()) for p in parts]
+    out = {k: v for k, v in loaded[0].items() if k not in ("benchmark", "machine")}
+    out["models"] = {m: r for part in loaded for m, r in part["models"].items()}
+    out["complete"] = all(part.get("complete") for part in loaded)
+    out["runs"] = [{"name": p, "machine": part.get("machine"), "complete": part.get("complete")}
+                   for p, part in zip(parts, loaded, strict=True)]
+    write(name, out)
+    for p in parts:
+        if p != name:
+            (RESULTS / f"{p}.json").unlink()
     return out
 
 
