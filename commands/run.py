@@ -22,6 +22,9 @@ def main(
                                  "the code."),
     stop_after: str = typer.Option(None, "--stop-after", help="Stop after this stage: "
                                    + ", ".join(STAGES) + "."),
+    apply_partial: bool = typer.Option(False, "--apply-partial", help="With --apply, write a "
+                                       "result that is not a success too (never a truncated "
+                                       "file)."),
     apply: bool = typer.Option(False, "--apply", help="Write the generated files into the "
                                "working tree (a diff is shown first; files with uncommitted "
                                "changes are never overwritten)."),
@@ -72,6 +75,11 @@ def main(
         _remember(cfg.repo, doc)
     if apply and "result" in doc:
         try:
+            status = doc["result"].get("status")
+            if status != "success" and not apply_partial:
+                raise DmcError(f"not applied: the result is {status} "
+                               f"({doc['result'].get('reason') or 'see the result'})",
+                               Exit.BLOCKING, hint="--apply-partial writes it anyway")
             doc["run"]["applied"] = _apply(cfg.repo, doc["result"].get("files", []))
         except DmcError as exc:
             fail("run", exc)

@@ -47,6 +47,11 @@ def plan(repo: Path | None, files: list[dict[str, Any]]) -> list[Planned]:
         if target is None:
             raise DmcError(f"refusing to write {f['path']}: outside the repository")
         rel = target.relative_to(repo.resolve()).as_posix()
+        if rel.split("/", 1)[0] == ".git":
+            raise DmcError(f"refusing to write {rel}: inside .git")
+        if f.get("truncated"):
+            raise DmcError(f"refusing to write {rel}: the answer was cut off and the code is "
+                           "incomplete")
         old = target.read_text(encoding="utf-8") if target.is_file() else ""
         if target.is_file():
             status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--",

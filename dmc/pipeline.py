@@ -370,6 +370,8 @@ def _generate(doc: Document, ctx: _Context) -> Document:
                 ctx.emit.message("note", "generate", n)
             result = generate(payload, backend, on_event=forward, cancelled=ctx.cancelled,
                               repo=ctx.cfg.repo)  # here: its own tests run as checks
+            if (result.get("metadata") or {}).get("interrupted"):
+                raise KeyboardInterrupt  # Ctrl-C: the run stops here, nothing is applied
     except Stop:
         raise Cancelled from None
     out = dict(doc)

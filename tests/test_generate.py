@@ -81,15 +81,25 @@ def test_refinement_fixes_a_syntax_error_then_stops() -> None:
     assert response["metadata"]["tokens_generated"] > 0
 
 
-def test_a_worse_pass_stops_the_loop_and_the_best_is_kept() -> None:
+def test_two_passes_that_do_not_improve_stop_the_loop_and_the_best_is_kept() -> None:
     two_errors = TYPE_ERROR.replace("```\n", '\n\ndef cube(x: int) -> int:\n'
                                     '    """Cube."""\n    return str(x)\n```\n')
-    response, _ = run_script([TYPE_ERROR, two_errors, GOOD])
-    assert response["validation"]["iterations"] == 2
+    payload = {**PAYLOAD, "generation": {**PAYLOAD["generation"], "max_iterations": 5}}
+    double = OllamaDouble([TYPE_ERROR, two_errors, two_errors.replace("cube", "cube2"), GOOD])
+    events: list[dict] = []
+    try:
+        response = generate(payload, OllamaBackend(double.url, "qwen2.5-coder", timeout=30),
+                            on_event=events.append)
+    finally:
+        double.stop()
+    assert response["validation"]["iterations"] == 3  # GOOD, fourth in the script, never asked
     assert response["validation"]["kept_iteration"] == 1
     assert "return str(x * x)" in response["code"]
     assert response["status"] == "partial"
-    assert any(e.get("event") == "stopped" for e in response["_events"])
+    assert any(e.get("event") == "stopped" and "did not improve" in e["reason"]
+               for e in events)
+    # the third pass was asked from the best (the first), not from the worse second
+    assert "cube" not in double.requests[2]["messages"][-2]["content"]
 
 
 def test_no_code_in_any_answer_is_an_error_status() -> None:

@@ -62,6 +62,22 @@ def test_guard_lets_ordinary_code_through() -> None:
     assert feed_all(guard, code) is None and guard.reason is None
 
 
+def test_guard_lets_repeated_data_lines_through() -> None:
+    board = "board = [\n" + "    [0, 0, 0, 0, 0, 0, 0, 0, 0],\n" * 9 + "]\n"
+    assert feed_all(StreamGuard(), board) is None
+    assert feed_all(StreamGuard(), "<ul>\n" + "  <li></li>\n" * 8 + "</ul>\n") is None
+    # but not without end
+    assert feed_all(StreamGuard(), "rows = [\n" + "    [0, 0, 0, 0, 0, 0],\n" * 40) == \
+        "repetition"
+
+
+def test_a_usage_block_before_the_code_does_not_end_the_answer() -> None:
+    guard = StreamGuard(single_block=True, language="python")
+    text = "```python\nprint(is_even(4))\n```\n```python\n" \
+           "def is_even(n):\n    return n % 2 == 0\n```\nmore"
+    assert feed_all(guard, text) == "complete" and "def is_even" in guard.text
+
+
 def test_guard_stops_when_the_one_block_asked_for_is_closed() -> None:
     guard = StreamGuard(single_block=True, language="python")
     text = "Here:\n```bash\npip install x\n```\n```python\n" + PALINDROME + "```\nUsage: ..."
@@ -129,6 +145,30 @@ def test_checks_from_asserts_doctests_and_prose() -> None:
 
 def test_no_checks_from_prose_without_examples() -> None:
     assert from_text("add a DELETE /users/:id route that returns 204 and is fast", "r") == []
+    # calls on names describe behaviour; they are not examples that can run
+    for text in ("find(lst, x) returns -1 if x is missing", "fib(n) should return 0",
+                 "count(s) is 0 for an empty string"):
+        assert from_text(text, "r") == [], text
+
+
+def test_prose_examples_take_the_whole_literal() -> None:
+    codes = [c.code for c in from_text("f(3) returns [1, 2, 3] for three, and "
+                                       "title('a b') returns 'A B' always.", "r")]
+    assert codes == ["assert f(3) == [1, 2, 3]", "assert title('a b') == 'A B'"]
+
+
+def test_checks_import_a_file_whose_name_is_not_a_module() -> None:
+    checks = from_text("assert double(2) == 4", "request")
+    result = run(checks, [CodeFile("my-tool.py", "def double(x):\n    return 2 * x\n",
+                                   "python")])
+    assert (result.total, result.passed) == (1, 1)
+
+
+def test_checks_of_javascript_code_are_not_run_nor_counted() -> None:
+    checks = from_text("add(2, 3) returns 5", "request")
+    result = run(checks, [CodeFile("add.js", "export const add = (a, b) => a + b;\n",
+                                   "javascript")])
+    assert result.total == 0 and "Python code only" in result.errors[0]
 
 
 def test_gather_takes_target_file_doctests_and_payload_tests() -> None:
@@ -172,7 +212,7 @@ def test_a_test_file_that_does_not_parse_is_reported_not_crashed() -> None:
                         "tests": [{"path": "test_bad.py", "code": "def test_(:\n"}]}}
     result = run(gather(payload), [CodeFile("m.py", "x = 1\n", "python")])
     assert result.errors and "does not parse" in result.errors[0]
-    assert isinstance(result, CheckRun) and result.passed == 0
+    assert isinstance(result, CheckRun) and result.total == 0  # not held against the code
 
 
 # --- the loop -----------------------------------------------------------------------------
@@ -227,14 +267,14 @@ def test_linter_clean_but_wrong_code_is_never_success() -> None:
 
 
 def test_a_looping_answer_is_stopped_and_the_next_prompt_says_so() -> None:
-    looping = "```python\n" + RIGHT.split("\n", 1)[1].rsplit("```", 1)[0] + LOOP_LINE * 200
+    looping = "```python\n" + WRONG.split("\n", 1)[1].rsplit("```", 1)[0] + LOOP_LINE * 200
     response, double, _ = run_script([looping, RIGHT])
     first = response["metadata"]["iterations"][0]
     assert first["finish_reason"] == "repetition" and first["tokens"] < 200
     assert "```" not in response["code"]
-    if len(double.requests) > 1:
-        assert "repeating" in double.requests[1]["messages"][-1]["content"]
-    assert response["status"] == "success"
+    feedback = double.requests[1]["messages"][-1]["content"]
+    assert "kept repeating the line `" + LOOP_LINE.strip() in feedback
+    assert response["status"] == "success" and "x * x" in response["code"]
 
 
 class _InterruptingBackend(Backend):
@@ -396,10 +436,10 @@ def test_ctrl_c_in_the_cli_writes_the_best_so_far_and_exits_130(
     assert result["metadata"]["interrupted"] is True and "x + x" in result["code"]
 
 
-def test_the_repository_tests_of_a_target_run_and_old_failures_are_not_held_against_it(
+def test_the_repository_tests_of_a_target_run_and_old_failures_are_named(
         make_repo: Any) -> None:
     """The repository's own pytest file for the target runs in the sandbox beside the
-    repository's other modules; a test already failing before the change is reported."""
+    repository's other modules; a test already failing before the change is named."""
     import subprocess
 
     repo = make_repo({
@@ -434,9 +474,11 @@ def test_the_repository_tests_of_a_target_run_and_old_failures_are_not_held_agai
         "tests/test_sq.py::test_already_broken", "tests/test_sq.py::test_square"]
     passes = response["metadata"]["iterations"]
     # one check per test file: it "fails" in both passes (the old failure), but only the
-    # second pass leaves nothing failing that did not fail before
-    assert [p["kept"] for p in passes] == [False, True]
-    # still failing the same way it did before: reported, not held against the change
+    # second pass leaves only the old failure (a third, the same code again, ends the loop)
+    assert [p["kept"] for p in passes][:2] == [False, True]
+    # still failing the same way it did before: named, and still no success (a test of the
+    # missing feature also "fails the same way" when the model changes nothing)
     [left] = response["checks"]["failures"]
     assert left["check_text"] == "tests/test_sq.py::test_already_broken"
-    assert response["status"] == "success" and "x * x" in response["code"]
+    assert response["status"] == "partial" and "x * x" in response["code"]
+    assert "test_already_broken failed the same way before the change" in response["reason"]

@@ -126,6 +126,8 @@ def test_an_edit_that_does_not_do_what_was_asked_is_not_success(dmc: Any,
 
 def test_named_things_routes_functions_and_what_already_exists() -> None:
     assert named_things(REQUEST, ORIGINAL) == ["DELETE /users/:id"]
+    # a route that exists is changed, not added: nothing to look for
+    assert named_things("make the POST /users route return 200", ORIGINAL) == []
     assert named_things("add `slugify` and fix parse_date()", "def parse_date(s): ...") == \
         ["slugify"]
     assert missing_named("add a GET /health route", {}, []) == ["GET /health"]
@@ -155,3 +157,32 @@ def test_run_apply_replays_the_edits_on_disk(dmc: Any, tmp_path: Path) -> None:
     diff = subprocess.run(["git", "diff", "--numstat"], cwd=repo, capture_output=True,
                           text=True, check=True).stdout.split()
     assert diff[:2] == ["5", "0"]  # five lines added, none removed
+
+
+def test_apply_refuses_git_internals_truncated_files_and_partial_results(
+        dmc: Any, tmp_path: Path) -> None:
+    import pytest
+
+    from dmc.apply import apply_files
+    from dmc.contract import DmcError
+
+    repo = tmp_path / "demo"
+    shutil.copytree(DEMO, repo)
+    for cmd in (["git", "init", "-q"], ["git", "add", "."],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "i"]):
+        subprocess.run(cmd, cwd=repo, check=True)
+    with pytest.raises(DmcError, match="inside .git"):
+        apply_files(repo, [{"path": ".git/hooks/pre-commit", "code": "echo hi\n"}])
+    with pytest.raises(DmcError, match="cut off"):
+        apply_files(repo, [{"path": "new.js", "code": "function f(", "truncated": True}])
+    assert not (repo / ".git/hooks/pre-commit").exists() and not (repo / "new.js").exists()
+    double = OllamaDouble([UNRELATED] * 3)
+    try:
+        res = dmc("run", "--apply", "--json", "--set", "generation.backend=ollama", "--set",
+                  f"generation.server=ollama:{double.url}", "--set",
+                  "models.generation=qwen2.5-coder", "--set", "generation.generated_tests=false",
+                  REQUEST, cwd=repo)
+    finally:
+        double.stop()
+    assert res.code == 1 and "not applied: the result is partial" in res.stderr
+    assert (repo / "routes" / "api.js").read_text() == ORIGINAL

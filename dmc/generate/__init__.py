@@ -120,10 +120,13 @@ class Pass:
 
     @property
     def score(self) -> tuple[int, ...]:
-        """Higher is better: stated checks passed (all?), the model's own tests passed,
-        complete, fewer errors, fewer warnings — a generated test never outranks a stated one."""
+        """Higher is better: stated checks passed, fewer failing tests (a test file is one
+        check), all passed, the model's own tests passed, nothing named missing, fewer failed
+        edit blocks, complete, fewer errors, fewer warnings — a generated test never outranks
+        a stated one."""
         counts = self.validation.get("counts", {})
-        return (self.checks.passed, int(self.checks_ok), self.model_checks.passed,
+        return (self.checks.passed, -len(self.checks.failures), int(self.checks_ok),
+                self.model_checks.passed,
                 -len(self.missing), -len(self.edit_failures),
                 int(not self.truncated and bool(self.files)),
                 -int(counts.get("error", 0)), -int(counts.get("warning", 0)))
@@ -142,15 +145,15 @@ class Pass:
                 and bool(self.validation.get("passed")))
 
 
-def checks_ok(run: checks_mod.CheckRun, preexisting: dict[str, str]) -> bool:
-    """Every check passed, or each failure is a repository test that failed before the
-    change the same way (a test of the missing feature fails differently once it is there)."""
-    if run.total == 0 or run.all_passed:
-        return True
-    failures = run.failures
-    return bool(failures) and all(
-        preexisting.get(f["check_text"]) == f["message"] for f in failures) and \
-        run.passed + len({f["check"] for f in failures}) >= run.total
+def checks_ok(run: checks_mod.CheckRun, preexisting: dict[str, str] | None = None) -> bool:
+    """Every check ran and passed.
+
+    A repository test that already failed before the change is no excuse: the test of the
+    missing feature fails the same way when the model changed nothing, so excusing it would
+    call "nothing done" a success. Old failures are named in the reason instead.
+    """
+    del preexisting  # kept for the reason, never for the verdict
+    return run.total == 0 or run.all_passed
 
 
 def _skipped_validation() -> dict[str, Any]:
@@ -189,15 +192,16 @@ class _Run:
         self.criteria = payload.get("quality_criteria") or {}
         self.single = single_file(payload)
         self.base_states = changes.initial_states(payload)  # files to change, not rewrite
+        self.start = time.perf_counter()
         self.checks = checks_mod.gather(payload)
         self.support: list[tuple[str, Any]] = []
         self.preexisting: dict[str, str] = {}
         if repo is not None:
             self._repository_tests(repo)
+        self.pass_base: dict[str, changes.FileState] = {}
         # with nothing stated to check, the model writes tests after its first answer
         self.write_tests = bool(gen.get("generated_tests", True)) and not self.checks
         self.model_checks: list[checks_mod.Check] | None = None
-        self.start = time.perf_counter()
         self.tokens = 0
         self.passes: list[Pass] = []
         self.best: Pass | None = None
@@ -234,18 +238,20 @@ class _Run:
             reason = guard.feed(delta)
             if reason is not None:
                 raise StopGeneration(reason)
+            if self.best is not None and self.elapsed() >= self.budget:
+                raise StopGeneration("budget")  # something to return already: stop here
 
         result = self.backend.chat(messages, max_tokens=self.max_tokens,
                                    temperature=temperature, top_p=self.top_p,
                                    on_token=on_token, stop=STOP)
         self.tokens += result.completion_tokens
-        cut = result.finish_reason if result.finish_reason in ("length", "repetition") else None
+        cut = result.finish_reason if result.finish_reason in ("length", "repetition",
+                                                               "budget") else None
         edit: changes.EditPass | None = None
         if self.base_states:
-            base = self.best.states if self.best is not None and self.best.states \
-                else self.base_states
-            edit = changes.from_answer(result.text, base, language=self.task.get("language"),
-                                       cut_off=cut)
+            # every sample of a pass edits the files as that pass was shown them
+            edit = changes.from_answer(result.text, self.pass_base or self.base_states,
+                                       language=self.task.get("language"), cut_off=cut)
             files = edit.files
         else:
             files = extract_files(result.text, language=self.task.get("language"),
@@ -293,6 +299,7 @@ class _Run:
             "checks": {"run": check_run.total, "passed": check_run.passed},
             "model_checks": {"run": model_run.total, "passed": model_run.passed},
             "finish_reason": result.finish_reason, "truncated": p.truncated,
+            "validation": "skipped" if validation.get("skipped") else "ran",
             "repairs": [f.repair for f in files if f.repair],
             **({"edits": {"blocks_applied": sum(len(s.blocks) for s in p.states.values()),
                           "blocks_failed": len(p.edit_failures),
@@ -365,12 +372,14 @@ class _Run:
     def loop(self) -> None:
         """Passes until clean, out of passes, out of time, or no longer improving."""
         messages = initial_messages(self.payload)
+        stalled = 0
         for n in range(1, self.max_iterations + 1):
             if n > 1 and self.elapsed() >= self.budget:
                 self.stopped = (f"time budget of {self.budget:g} s spent after {n - 1} "
                                 "pass(es)")
                 break
             before = self.best
+            self.pass_base = before.states if before is not None and before.states else {}
             draws = self.samples if n == 1 else 1
             current: Pass | None = None
             for s in range(1, draws + 1):
@@ -385,12 +394,17 @@ class _Run:
             assert current is not None and self.best is not None
             if self.best.clean:
                 break
-            if before is not None and current.score < before.score:
-                self.stopped = f"pass {n} was worse than pass {before.number}"
-                break
             if before is not None and [f.code for f in current.files] == \
                     [f.code for f in before.files]:
                 self.stopped = f"pass {n} gave the same code as pass {before.number}"
+                break
+            # a worse pass is dropped and the next one starts again from the best; two in a
+            # row that do not improve mean the model is not getting there
+            stalled = stalled + 1 if before is not None and current.score <= before.score \
+                else 0
+            if stalled >= 2:
+                self.stopped = (f"passes {n - 1} and {n} did not improve on pass "
+                                f"{self.best.number}")
                 break
             if n < self.max_iterations:
                 messages = self.feedback(self.best)
@@ -451,14 +465,22 @@ class _Run:
         if best.truncated:
             return "partial", "the answer was cut off and could not be repaired"
         if best.checks.total and not best.checks_ok:
+            old = [f["check_text"] for f in best.checks.failures
+                   if self.preexisting.get(f["check_text"]) == f["message"]]
             return "partial", (f"{best.checks.total - best.checks.passed} of "
-                               f"{best.checks.total} acceptance check(s) failed")
+                               f"{best.checks.total} acceptance check(s) failed"
+                               + (f" ({', '.join(old[:3])} failed the same way before the "
+                                  "change)" if old else ""))
         if best.model_checks.total and not best.model_checks.all_passed:
             return "partial", (f"{best.model_checks.total - best.model_checks.passed} of "
                                f"{best.model_checks.total} test(s) written for the request "
                                "failed (they may be wrong themselves; see checks.model)")
         if not best.validation.get("passed"):
             return "partial", "validation found blocking issues"
+        if best.finish_reason in ("length", "budget") and not (
+                best.checks.total and best.checks_ok):
+            return "partial", ("the answer was cut off before it ended; nothing ran to show "
+                               "the code is complete")
         if any(f.repair for f in best.files) and not best.checks.total:
             return "partial", "the answer was cut off; the repaired code has no check to show " \
                               "it works"

@@ -135,6 +135,9 @@ def named_things(description: str, original: str) -> list[str]:
     """What the request names that the file does not have yet: routes, functions, classes."""
     wanted: list[str] = []
     for verb, route in _ROUTE.findall(description):
+        if route_present(verb, route, original) or route_present(verb, route.rstrip("/"),
+                                                                  original):
+            continue  # the route exists: the request changes it, it does not add it
         wanted.append(f"{verb.upper()} {route}")
     for quoted, called in _NAMED.findall(description):
         name = quoted or called

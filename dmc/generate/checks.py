@@ -40,8 +40,7 @@ _DOCTEST = re.compile(r"^[ \t]*>>>[^\n]*\n(?:[ \t]*\.\.\.[^\n]*\n)*"
                       r"(?:[ \t]*(?!>>>)\S[^\n]*(?:\n|\Z))?", re.M)
 _CALL = r"[A-Za-z_][\w.]*\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)"
 _PROSE = re.compile(rf"(?P<call>{_CALL})`?\s*(?:==|->|→|=>|should\s+(?:return|give|be)|returns?"
-                    rf"|gives?|is|equals?)\s+`?(?P<expected>[^\s,;`]+(?:\s*[\]\)}}])*)",
-                    re.I)
+                    rf"|gives?|is|equals?)\s+`?(?=(?P<expected>[^\n`]+))", re.I)
 
 
 @dataclass
@@ -120,12 +119,37 @@ def from_text(text: str, source: str) -> list[Check]:
     stripped = _ASSERT.sub("", text)
     stripped = _DOCTEST.sub("", stripped)
     for m in _PROSE.finditer(stripped):
-        call, expected = m.group("call"), m.group("expected").rstrip(".")
-        if expected.lower() in ("true", "false", "none"):
-            expected = expected.capitalize()
-        if _is_expression(call) and _is_expression(expected) and _literal(expected):
+        call = m.group("call")
+        expected = _literal_prefix(m.group("expected"))
+        if expected is not None and _literal_call(call):
             add("assert", f"assert {call} == {expected}")
     return checks
+
+
+def _literal_call(call: str) -> bool:
+    """A call whose arguments are all values the user wrote (``f(3, "a")``), not names:
+    "find(lst, x) returns -1" describes, it does not give an example to run."""
+    try:
+        node = ast.parse(call, mode="eval").body
+    except (SyntaxError, ValueError):
+        return False
+    if not isinstance(node, ast.Call):
+        return False
+    args = list(node.args) + [k.value for k in node.keywords]
+    return all(_literal(ast.unparse(a)) for a in args)
+
+
+def _literal_prefix(text: str) -> str | None:
+    """The longest start of ``text`` that is a Python literal ("[1, 2, 3] for ..." -> the
+    list; "'A B' when..." -> the string); None when it does not start with one."""
+    words = text.strip().split(" ")
+    for end in range(len(words), 0, -1):
+        candidate = " ".join(words[:end]).rstrip(".,;:")
+        if candidate.lower() in ("true", "false", "none"):
+            candidate = candidate.capitalize()
+        if candidate and _literal(candidate):
+            return candidate
+    return None
 
 
 def _literal(text: str) -> bool:
@@ -210,12 +234,22 @@ def render_test_file(checks: list[Check], files: list[CodeFile]) -> str:
     would call it; each check is its own test so one failure does not hide the others.
     """
     imports = []
-    for f in files:
+    for n, f in enumerate(files):
+        if f.language != "python":
+            continue
         module = _module_of(f.path)
-        if module and f.language == "python":
+        if module:
             imports.append(f"from {module} import *  # noqa: F401,F403")
+        else:  # "my-script.py": not importable by name, so by where it is
+            imports += [
+                f"_spec_{n} = importlib.util.spec_from_file_location("
+                f"'dmc_generated_{n}', os.path.join(os.path.dirname(__file__), {f.path!r}))",
+                f"_mod_{n} = importlib.util.module_from_spec(_spec_{n})",
+                f"_spec_{n}.loader.exec_module(_mod_{n})",
+                f"globals().update({{k: v for k, v in vars(_mod_{n}).items() "
+                f"if not k.startswith('_')}})"]
     lines = ['"""Acceptance checks gathered by dmc from the request."""', "import doctest",
-             *imports, ""]
+             "import importlib.util", "import os", *imports, ""]
     for c in checks:
         if c.kind == "assert":
             lines += [f"def test_{c.id.replace('-', '_')}():", f"    {c.code}", ""]
@@ -246,8 +280,9 @@ def run(checks: list[Check], files: list[CodeFile], *, timeout: float = 30.0,
     if not checks:
         return CheckRun(0, 0)
     if not python and not support:
-        return CheckRun(len(checks), 0, errors=["no Python file to run the checks against"],
-                        seconds=time.perf_counter() - start)
+        # the checks run Python only: for other code they are not run, and not counted
+        return CheckRun(0, 0, errors=["the checks run Python code only; none ran for "
+                                      "this answer"], seconds=time.perf_counter() - start)
     inline = [c for c in checks if c.kind in ("assert", "doctest")]
     test_files = [c for c in checks if c.kind == "test-file"]
     errors: list[str] = []

@@ -103,11 +103,19 @@ def _blocks(answer: str) -> list[_Block]:
 
 
 def clean_body(body: str) -> str:
-    """Drop fence marker lines, ``File:`` lines and chat-template tokens from code."""
+    """Drop fence marker lines, a ``File:`` line opening the block, and template tokens.
+
+    Only the first lines are searched for ``File:``: further down, ``path: a.py`` may be a
+    line of YAML or INI the user asked for.
+    """
     body = _TEMPLATE_TOKEN.sub("", body)
-    lines = [ln for ln in body.split("\n")
-             if not _FENCE_LINE.match(ln) and not _FILE_LINE.match(ln)]
-    return "\n".join(lines)
+    lines = [ln for ln in body.split("\n") if not _FENCE_LINE.match(ln)]
+    head = 0
+    while head < len(lines) and head < 2 and (not lines[head].strip()
+                                              or _FILE_LINE.match(lines[head])):
+        head += 1
+    dropped = [ln for ln in lines[:head] if ln.strip()]
+    return "\n".join(lines[head:] if dropped else lines)
 
 
 def extract_files(answer: str, *, language: str | None = None,
@@ -233,7 +241,9 @@ def repair(item: CodeFile, reason: str | None) -> CodeFile:
         kept, ok = _cut_to_parse(kept, item.language)
     dropped = len(lines) - len(kept)
     if not ok or not "\n".join(kept).strip():
-        return CodeFile(item.path, item.code, item.language, True,
+        # still unusable, but without the loop's repeats: they would only be fed back
+        shown = _drop_repeated_tail(lines)
+        return CodeFile(item.path, "\n".join(shown or lines) + "\n", item.language, True,
                         f"answer cut off ({reason}); the code does not parse and nothing "
                         "complete could be kept")
     while kept and not kept[-1].strip():

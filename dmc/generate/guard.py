@@ -35,6 +35,15 @@ MIN_PERIOD_REPEATS = 4
 # A single line longer than this is checked for compressibility (a phrase repeated in place).
 LONG_LINE_CHARS = 800
 LONG_LINE_RATIO = 0.12
+# Lines that are only data (a row of a board literal, "<li></li>", "0, 0, 0,") legitimately
+# repeat: they need this many times the repeats before they count as a loop.
+DATA_LINE_FACTOR = 4
+_DATA_LINE = re.compile(r"^[\s\d.,;:+\-*/()\[\]{}'\"<>=|#]*(?:(?:True|False|None|li|td|tr|"
+                        r"br|p|div|span|item)[\s\d.,;:+\-*/()\[\]{}'\"<>=|#]*)*$")
+# What a code block must hold before "complete" may stop the answer: a usage example such as
+# "print(is_even(4))" shown before the implementation is not the answer.
+_DEFINES = re.compile(r"^\s*(?:async\s+)?(?:def|class|function|const|let|var|export|import|"
+                      r"from|fn|func|pub|public|interface|type|struct|impl)\b|=>", re.M)
 
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([^\s`]*)")
 
@@ -55,6 +64,7 @@ class StreamGuard:
     _in_fence: bool = False
     _fence_ok: bool = False
     _fence_body: int = 0
+    _fence_defines: bool = False
 
     def feed(self, delta: str) -> str | None:
         """Take the next piece of the answer; the reason to stop now, if there is one."""
@@ -86,13 +96,15 @@ class StreamGuard:
                 self._fence_ok = not tag or self.language is None or _same_language(
                     tag, self.language)
                 self._fence_body = 0
+                self._fence_defines = False
             else:
                 self._in_fence = False
-                if self.single_block and self._fence_ok and self._fence_body > 0:
+                if self.single_block and self._fence_ok and self._fence_defines:
                     return "complete"
             return None
         if self._in_fence and line.strip():
             self._fence_body += 1
+            self._fence_defines = self._fence_defines or bool(_DEFINES.search(line))
         self._lines.append(line.strip())
         return "repetition" if _repeating(self._lines) else None
 
@@ -105,17 +117,18 @@ def _same_language(tag: str, language: str) -> bool:
 
 def _repeating(lines: list[str]) -> bool:
     last = lines[-1]
+    factor = DATA_LINE_FACTOR if _DATA_LINE.match(last) else 1
     if len(last.replace(" ", "")) >= MIN_LINE_CHARS:
         run = 0
         for previous in reversed(lines):
             if previous != last:
                 break
             run += 1
-        if run >= MAX_CONSECUTIVE:
+        if run >= MAX_CONSECUTIVE * factor:
             return True
         window = [ln for ln in lines[-WINDOW_LINES:] if len(ln.replace(" ", "")) >=
                   MIN_LINE_CHARS]
-        if len(window) >= WINDOW_LINES // 2 and \
+        if factor == 1 and len(window) >= WINDOW_LINES // 2 and \
                 Counter(window)[last] >= WINDOW_SHARE * len(window):
             return True
     for period in range(2, MAX_PERIOD_LINES + 1):
@@ -124,7 +137,8 @@ def _repeating(lines: list[str]) -> bool:
             break
         tail = lines[-span:]
         block = tail[:period]
-        if sum(len(ln) for ln in block) < MIN_LINE_CHARS * 2:
+        if sum(len(ln) for ln in block) < MIN_LINE_CHARS * 2 or \
+                all(_DATA_LINE.match(ln) for ln in block):
             continue
         if all(tail[i] == block[i % period] for i in range(span)):
             return True
