@@ -13,9 +13,16 @@ to score; a task passes when every one of its asserts passes (the shown one incl
   configuration defaults (guards, acceptance checks from the request, refinement, budgets).
   ``first`` is the code of the first pass, ``final`` what the user receives.
 
-Usage: ``bench_mbpp.py [--model qwen2.5-coder-0.5b] [--limit N] [--offset N] [--name NAME]``.
-``make bench`` runs a fixed subset (every ``STRIDE``-th task) for both packaged models; the
-whole set is ``--limit 427 --stride 1``. MBPP is the development set: settings are chosen on it.
+Which tasks: MBPP's own split, kept inside the sanitized file — task ids 11-510 are its test
+split (257 tasks here), the rest (1-10 prompt, 511-600 validation, 601+ train; 170 tasks)
+are the development split. dmc's settings were chosen on ``--split dev`` only; ``--split
+test`` is reported once, after choosing, and never looked at to tune anything. A third
+column scores the raw answer with only its definitions (imports, functions, classes,
+assignments), as a user copying the function would: a raw answer's demo code or own
+asserts should not count against the model.
+
+Usage: ``bench_mbpp.py [--split dev|test] [--model M]... [--limit N] [--stride N]``.
+``make bench`` runs 20 tasks of each split for both packaged models.
 """
 
 from __future__ import annotations
@@ -44,9 +51,16 @@ CTX = 4096
 _FENCE = re.compile(r"```[^\n]*\n(.*?)(?:\n```|\Z)", re.S)
 
 
-def load_tasks(limit: int, offset: int, stride: int) -> list[dict[str, Any]]:
-    """MBPP tasks, every ``stride``-th from ``offset``, at most ``limit``."""
+def in_split(task_id: int, split: str) -> bool:
+    """MBPP's split by task id: test 11-510; dev = prompt 1-10, validation and train."""
+    is_test = 11 <= task_id <= 510
+    return is_test if split == "test" else not is_test
+
+
+def load_tasks(limit: int, offset: int, stride: int, split: str = "dev") -> list[dict[str, Any]]:
+    """Tasks of one split, every ``stride``-th from ``offset``, at most ``limit``."""
     rows = [orjson.loads(line) for line in DATA.read_bytes().splitlines() if line.strip()]
+    rows = [r for r in rows if in_split(int(r["task_id"]), split)]
     return rows[offset::stride][:limit]
 
 
@@ -68,10 +82,25 @@ def score(code: str, task: dict[str, Any], timeout: float = 10.0) -> bool:
         try:
             proc = subprocess.run([sys.executable, str(path)], cwd=tmp, capture_output=True,
                                   timeout=timeout, preexec_fn=limits,  # noqa: PLW1509
+                                  stdin=subprocess.DEVNULL,
                                   env={"PATH": "/usr/bin:/bin", "HOME": tmp})
         except subprocess.TimeoutExpired:
             return False
     return proc.returncode == 0
+
+
+def definitions_only(code: str) -> str:
+    """Imports, functions, classes and assignments of ``code``: what a user copies."""
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+            ast.Assign, ast.AnnAssign)
+    return "\n\n".join(ast.get_source_segment(code, n) or "" for n in tree.body
+                        if isinstance(n, keep)) + "\n"
 
 
 def raw_code(answer: str) -> str:
@@ -136,6 +165,7 @@ def run_model(model: str, tasks: list[dict[str, Any]]) -> dict[str, Any]:
         code = raw_code(raw.text)
         row: dict[str, Any] = {
             "task_id": task["task_id"], "raw_pass": score(code, task),
+            "raw_definitions_pass": score(definitions_only(code), task),
             "raw_seconds": round(raw_s, 3), "raw_tokens": raw.completion_tokens,
             "raw_hit_limit": raw.completion_tokens >= RAW_MAX_TOKENS,
             "raw_fence_in_code": "```" in code}
@@ -236,7 +266,9 @@ def summarise(model: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
     return {
         "model": model, "tasks": n,
-        "raw_pass_rate": rate("raw_pass"), "dmc_first_pass_rate": rate("dmc_first_pass"),
+        "raw_pass_rate": rate("raw_pass"),
+        "raw_definitions_pass_rate": rate("raw_definitions_pass"),
+        "dmc_first_pass_rate": rate("dmc_first_pass"),
         "dmc_final_pass_rate": rate("dmc_final_pass"),
         "lift_over_raw_points": round((rate("dmc_final_pass") - rate("raw_pass")) * 100, 1),
         "raw_seconds": dist("raw_seconds"), "dmc_seconds": dist("dmc_seconds"),
@@ -253,26 +285,35 @@ def summarise(model: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--model", action="append", help="packaged model (repeatable)")
-    parser.add_argument("--limit", type=int, default=40)
+    parser.add_argument("--limit", type=int, default=20)
     parser.add_argument("--offset", type=int, default=0)
-    parser.add_argument("--stride", type=int, default=10)
-    parser.add_argument("--name", default="mbpp")
+    parser.add_argument("--stride", type=int, default=None,
+                        help="every Nth task (default: 20 spread over the split)")
+    parser.add_argument("--name", default=None, help="results file (default mbpp-SPLIT)")
+    parser.add_argument("--split", choices=("dev", "test"), default="dev")
     parser.add_argument("--ids", help="comma-separated task ids (instead of the subset)")
     args = parser.parse_args(argv)
     models = args.model or ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
-    tasks = load_tasks(args.limit, args.offset, args.stride)
+    size = len(load_tasks(10_000, 0, 1, args.split))
+    stride = args.stride or max(1, size // max(args.limit, 1))
+    args.stride = stride
+    tasks = load_tasks(args.limit, args.offset, stride, args.split)
     if args.ids:
         wanted = {int(i) for i in args.ids.split(",")}
-        tasks = [t for t in load_tasks(10_000, 0, 1) if t["task_id"] in wanted]
+        tasks = [t for t in load_tasks(10_000, 0, 1, args.split) if t["task_id"] in wanted]
     os.environ.setdefault("DMC_QUIET", "1")
     results = {m: run_model(m, tasks) for m in models}
     out = {"protocol": "request + first assert shown; all asserts scored; temperature 0 for "
                        "raw, dmc with its configuration defaults",
+           "split": args.split,
            "subset": {"offset": args.offset, "stride": args.stride, "limit": args.limit,
                       "task_ids": [t["task_id"] for t in tasks]},
-           "data": "data/mbpp-sanitized.jsonl (development set)",
+           "data": "data/mbpp-sanitized.jsonl; MBPP's own split: test = ids 11-510, dev = "
+                   "the others; settings chosen on dev only",
+           "overrides": {k: v for k, v in os.environ.items()
+                         if k.startswith(("DMC_BENCH_", "DMC_GENERATION__", "DMC_VALIDATION__"))},
            "models": results}
-    path = write(args.name, out)
+    path = write(args.name or f"mbpp-{args.split}", out)
     for m, r in results.items():
         print(f"mbpp {m}: raw {r['raw_pass_rate']}, dmc first {r['dmc_first_pass_rate']}, "
               f"final {r['dmc_final_pass_rate']} ({r['tasks']} tasks); median s raw "
