@@ -394,10 +394,26 @@ _STEPS: dict[str, Callable[[Document, _Context], Document]] = {
     "generate": _generate, "validate": _validate}
 
 
+_POOL: dict[str, Any] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _stage_pool() -> Any:
+    """The threads parallel stages run on, made once per process: a long-lived service
+    would otherwise start and stop threads for every request it prepares."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _POOL_LOCK:
+        if "pool" not in _POOL:
+            _POOL["pool"] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dmc-stage")
+        return _POOL["pool"]
+
+
 def _first_three(doc: Document, ctx: _Context, timings: dict[str, float]) -> Document:
     """intent, extract and the retrieval's preparation at once (with the style profile and
     the tokenizer loading beside them); the ranking once the extraction is in."""
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from concurrent.futures import Future
+    from concurrent.futures import wait as wait_all
 
     stages = ("intent", "extract", "retrieve")
     with ctx.emit.lock:
@@ -413,13 +429,15 @@ def _first_three(doc: Document, ctx: _Context, timings: dict[str, float]) -> Doc
         return call
 
     ctx.check()
-    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dmc-stage")
+    pool = _stage_pool()
+    submitted: list[Future[Any]] = []
     try:
         intent_f = pool.submit(timed(lambda: _intent(doc, ctx)))
         extract_f = pool.submit(timed(lambda: _extract(doc, ctx)))
         prep_f = pool.submit(timed(lambda: _Prepared(ctx, text)))
         side: list[Future[Any]] = [pool.submit(ctx.warm.counter),
                                    pool.submit(ctx.warm.optimize_options, [])]
+        submitted = [intent_f, extract_f, prep_f, *side]
         (with_intent, t_intent) = intent_f.result()
         (with_extraction, t_extract) = extract_f.result()
         (prepared, t_prep) = prep_f.result()
@@ -436,14 +454,15 @@ def _first_three(doc: Document, ctx: _Context, timings: dict[str, float]) -> Doc
             except DmcError:
                 pass  # reported by the stage that needs it
     except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
+        for f in submitted:
+            f.cancel()
+        wait_all(submitted)  # nothing of this run still working once it has failed
         with ctx.emit.lock:
             held, ctx.emit.held = ctx.emit.held or {}, None
         for stage in stages:  # what was said before the failure is still worth hearing
             for event in held.get(stage, []):
                 ctx.emit(event)
         raise
-    pool.shutdown(wait=True)
     with ctx.emit.lock:
         held, ctx.emit.held = ctx.emit.held or {}, None
     for stage, seconds in zip(stages, (t_intent, t_extract, t_retrieve), strict=True):
