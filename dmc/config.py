@@ -111,7 +111,7 @@ SETTINGS: tuple[Setting, ...] = (
             "guard either way)", minimum=0.5, maximum=2.0),
     Setting("generation.frequency_penalty", "float", 0.0,
             "OpenAI-compatible servers' frequency_penalty", minimum=-2.0, maximum=2.0),
-    Setting("generation.samples", "int", 1,
+    Setting("generation.samples", "int", 4,
             "answers drawn for the first pass (the extra ones at "
             "generation.sample_temperature); the one passing most checks is kept",
             minimum=1, maximum=8),

@@ -389,8 +389,8 @@ class _Run:
                 p = self.answer(messages, n, s, temp)
                 if current is None or p.score > current.score:
                     current = p
-                if p.clean:
-                    break
+                if p.clean or (self.checks and p.checks_ok and not p.truncated):
+                    break  # passes what was stated: refinement handles the rest
             assert current is not None and self.best is not None
             if self.best.clean:
                 break
@@ -515,8 +515,10 @@ def generate(payload: dict[str, Any], backend: Backend, *, on_event: OnEvent | N
 def summary_line(result: dict[str, Any]) -> str:
     """"2 passes: 1/3 → 3/3 checks" — the lift of one result, for a terminal."""
     passes = result.get("metadata", {}).get("iterations") or []
-    n = len(passes)
+    n = len({p.get("iteration") for p in passes})
     word = "pass" if n == 1 else "passes"
+    if len(passes) > n:
+        word += f" ({len(passes)} answers)"
     runs = [p.get("checks") if (p.get("checks") or {}).get("run")
             else p.get("model_checks") or {} for p in passes]
     total = max((r.get("run", 0) for r in runs), default=0)
