@@ -176,17 +176,24 @@ def soak(client: httpx.Client, url: str, pid: int, seconds: float) -> dict[str, 
     # the soak got that far; else over its second half, which still includes their filling
     full = [s for s in samples if s[2] >= CACHE_MAX]
     half = full if len(full) >= 3 else [s for s in samples if s[0] >= samples[-1][0] / 2]
-    slope = 0.0
-    if len(half) >= 2 and half[-1][0] > half[0][0]:
-        xs = [s[0] for s in half]
-        ys = [s[1] for s in half]
+
+    def fit(points: list[tuple[float, float, int]]) -> float:
+        """Least-squares slope of RSS over time, MiB a second."""
+        if len(points) < 2 or points[-1][0] <= points[0][0]:
+            return 0.0
+        xs = [s[0] for s in points]
+        ys = [s[1] for s in points]
         mx, my = statistics.fmean(xs), statistics.fmean(ys)
-        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / \
+        return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / \
             sum((x - mx) ** 2 for x in xs)
+
+    slope = fit(half)
+    last_third = fit([s for s in samples if s[0] >= samples[-1][0] * 2 / 3])
     return {"seconds": round(samples[-1][0], 1), "requests": counts,
             "rss_start_mib": samples[0][1], "rss_end_mib": samples[-1][1],
             "growth_mib": round(samples[-1][1] - samples[0][1], 1),
             "slope_mib_per_hour": round(slope * 3600, 1),
+            "last_third_slope_mib_per_hour": round(last_third * 3600, 1),
             "slope_measured_over": "cache full" if len(full) >= 3 else
             "second half (cache still filling)",
             "samples_s_rss_mib_cache_entries": samples,
