@@ -551,7 +551,11 @@ def summarise(model: str, rows: list[dict[str, Any]], modes: list[str]) -> dict[
     for mode in modes:
         mine = [r for r in rows if r["mode"] == mode]
         n = len(mine) or 1
+        if not mine:
+            out[mode] = {"runs": 0}  # not reached (a run stopped early): no figure
+            continue
         out[mode] = {
+            "runs": len(mine),
             "first_success": sum(bool(r["first"]["success"]) for r in mine),
             "final_success": sum(bool(r["final"]["success"]) for r in mine),
             "final_rate": round(sum(bool(r["final"]["success"]) for r in mine) / n, 3),
@@ -561,7 +565,7 @@ def summarise(model: str, rows: list[dict[str, Any]], modes: list[str]) -> dict[
             "markers_written": sum(int(r["final"]["markers"]) for r in mine),
             "seconds_total": round(sum(r["seconds"] for r in mine), 1),
         }
-    if "edit" in modes and "whole" in modes:
+    if out.get("edit", {}).get("runs") and out.get("whole", {}).get("runs"):
         base = out["whole"]["final_success"]
         out["edit_vs_whole"] = (f"{out['edit']['final_success']} vs {base}"
                                 + (f" ({out['edit']['final_success'] / base:.1f}x)"
