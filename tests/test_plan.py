@@ -133,6 +133,11 @@ def test_reasons_name_each_trigger() -> None:
     assert any("complex" in r for r in reasons) and any("2 target files" in r for r in reasons)
     tight = reasons_to_plan(one, context_window=600, asked=False)
     assert len(tight) == 1 and "do not fit the coder's 600-token window" in tight[0]
+    # a new piece of code classified "high" (an example pasted in reads as complex) is not
+    # planned: complexity counts only for a change to existing files
+    new_code = dict(one, task=dict(one["task"], complexity="high", target_files=[]),
+                    context=dict(one["context"], files={}))
+    assert reasons_to_plan(new_code, context_window=8192, asked=False) == []
     dropped = dict(one, metrics={"dropped": [{"path": "a.py"}, {"path": "b.py"}]})
     assert reasons_to_plan(dropped, context_window=8192, asked=False) == [
         "2 context item(s) did not fit the context budget"]

@@ -115,8 +115,11 @@ def reasons_to_plan(payload: dict[str, Any], *, context_window: int, asked: bool
     if dropped:
         reasons.append(f"{len(dropped)} context item(s) did not fit the context budget")
     task = payload.get("task") or {}
-    if task.get("complexity") == "high":
-        reasons.append("the task is complex (intent complexity high)")
+    # intent's complexity alone is a weak signal (a one-function request with an example
+    # pasted in reads as "high"): it calls for a plan only for a change to existing files
+    if task.get("complexity") == "high" and (payload.get("context") or {}).get("files"):
+        reasons.append("the task is complex (intent complexity high) and changes existing "
+                       "files")
     targets = task.get("target_files") or []
     if len(targets) > 1:
         reasons.append(f"{len(targets)} target files")
