@@ -186,3 +186,16 @@ def test_apply_refuses_git_internals_truncated_files_and_partial_results(
         double.stop()
     assert res.code == 1 and "not applied: the result is partial" in res.stderr
     assert (repo / "routes" / "api.js").read_text() == ORIGINAL
+
+
+def test_a_bare_snippet_in_a_change_is_never_a_new_file(dmc: Any, tmp_path: Path) -> None:
+    payload = demo_payload(dmc, tmp_path)
+    snippet = ("```javascript\nrouter.delete('/users/:id', (req, res) => "
+               "res.status(204).end());\n```")
+    result, double = run_script(payload, [snippet, EDIT])
+    first = result["metadata"]["iterations"][0]
+    assert first["edits"]["whole_files_refused"] == ["a code block without a `File: <path>` line"]
+    assert "without a `File: <path>` line was ignored" in double.requests[1]["messages"][-1][
+        "content"]
+    assert [f["path"] for f in result["files"]] == ["routes/api.js"]
+    assert result["status"] == "success"

@@ -357,9 +357,13 @@ class _Run:
             states = p.states or self.base_states
             current = {path: st.content for path, st in states.items()}
             said = [render_failures(p.edit_failures, files=current)] if p.edit_failures else []
-            if p.ignored:
-                said.append("Whole files were given for " + ", ".join(p.ignored) + "; they "
+            whole = [i for i in p.ignored if not i.startswith("a code block")]
+            if whole:
+                said.append("Whole files were given for " + ", ".join(whole) + "; they "
                             "exist, so only SEARCH/REPLACE blocks are applied to them.")
+            if len(whole) < len(p.ignored):
+                said.append("A code block without a `File: <path>` line was ignored: change "
+                            "existing files with SEARCH/REPLACE blocks after `File: <path>`.")
             if p.missing:
                 said.append("The request asks for " + ", ".join(p.missing) + ", but no "
                             "applied edit adds it.")

@@ -108,8 +108,10 @@ def from_answer(answer: str, base: dict[str, FileState], *, language: str | None
         if f.path in states and states[f.path].original:
             ignored.append(f.path)  # a whole file for an existing path: would delete code
             continue
-        if f.path.startswith("generated") and files:
-            continue  # prose or a snippet beside the edits, not a file
+        if f.path.startswith("generated"):
+            # a block with no path, in a change: a snippet, never a new file to write
+            ignored.append("a code block without a `File: <path>` line")
+            continue
         files.setdefault(f.path, CodeFile(f.path, strip_markers(f.code), f.language,
                                           f.truncated, f.repair))
     return EditPass(list(files.values()), states, failures, ignored, len(parsed.blocks))
