@@ -228,12 +228,16 @@ def test_failover_to_the_next_agent(dmc, qwen_agent) -> None:
 
     client.http.send = recording_send  # type: ignore[method-assign]
     payload = orjson.loads(payload_for(dmc, max_tokens=60))["payload"]
+    failed: DmcError | None = None
     try:
         response = client.generate(payload)
+    except DmcError as exc:  # checked below, after the order of the tries
+        failed, response = exc, {}
     finally:
         client.close()
     assert dying.requests == ["GET /health"]  # it was probed, and looked like the best pick
     assert sent == [f"{dying.url}/v1/generate", f"{qwen_agent.url}/v1/generate"]
+    assert failed is None, f"failed over, but the live agent did not answer: {failed}"
     assert response["request_id"] == payload["request_id"]  # the live agent answered it
 
 
