@@ -84,7 +84,10 @@ def planned(doc: Document, payload: dict[str, Any], cfg: Any, state: dict[str, A
 
     # a plan in the document is checked before anything loads: a bad one is exit 2 at once
     given = check_plan(doc["plan"], cfg.repo) if doc.get("plan") is not None else None
-    if given is None and not asked and cfg.get("generation.plan") == "never":
+    mode = cfg.get("generation.plan")
+    # "auto" plans where generation runs here: with an agent, a planner loaded on the laptop
+    # would cost more than it saves (ask with --plan, or set generation.plan=always)
+    if given is None and not asked and (mode == "never" or (mode == "auto" and use_agent)):
         return None, None
     share = None
     if not use_agent:
@@ -105,7 +108,7 @@ def planned(doc: Document, payload: dict[str, Any], cfg: Any, state: dict[str, A
             return run_remote(sp, cfg, state)
         from dmc.generate import generate
 
-        return generate(sp, state["backend"], on_event=on_event)
+        return generate(sp, state["backend"], on_event=on_event, repo=cfg.repo)
 
     def progress(event: dict[str, Any]) -> None:
         kind = event.get("event")
