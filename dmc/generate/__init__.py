@@ -393,8 +393,10 @@ class _Run:
                 p = self.answer(messages, n, s, temp)
                 if current is None or p.score > current.score:
                     current = p
-                if p.clean or (self.checks and p.checks_ok and not p.truncated):
-                    break  # passes what was stated: refinement handles the rest
+                # more answers only while a stated check fails: that is where they were
+                # measured to help; without one, refinement alone goes on
+                if p.clean or not self.checks or (p.checks_ok and not p.truncated):
+                    break
             assert current is not None and self.best is not None
             if self.best.clean:
                 break
