@@ -135,7 +135,8 @@ def laptop_payload(text: str, cfg: Any) -> dict[str, Any]:
     return payload
 
 
-def run_model(model: str, tasks: list[dict[str, Any]]) -> dict[str, Any]:
+def run_model(model: str, tasks: list[dict[str, Any]],
+              partial: Any = None) -> dict[str, Any]:
     """Raw and dmc on every task with one loaded model."""
     from dmc.config import load
     from dmc.generate import generate
@@ -194,6 +195,8 @@ def run_model(model: str, tasks: list[dict[str, Any]]) -> dict[str, Any]:
                                  (result.get("checks") or {}).get("failures") or []), None),
         })
         rows.append(row)
+        if partial is not None:  # a long run leaves what it has measured so far
+            partial(summarise(model, rows))
         print(f"  {model} task {task['task_id']}: raw {row['raw_pass']} dmc first "
               f"{row['dmc_first_pass']} final {row['dmc_final_pass']} "
               f"({row['raw_seconds']:.1f} s / {row['dmc_seconds']:.1f} s)", file=sys.stderr)
@@ -302,18 +305,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         wanted = {int(i) for i in args.ids.split(",")}
         tasks = [t for t in load_tasks(10_000, 0, 1, args.split) if t["task_id"] in wanted]
     os.environ.setdefault("DMC_QUIET", "1")
-    results = {m: run_model(m, tasks) for m in models}
-    out = {"protocol": "request + first assert shown; all asserts scored; temperature 0 for "
-                       "raw, dmc with its configuration defaults",
-           "split": args.split,
-           "subset": {"offset": args.offset, "stride": args.stride, "limit": args.limit,
-                      "task_ids": [t["task_id"] for t in tasks]},
-           "data": "data/mbpp-sanitized.jsonl; MBPP's own split: test = ids 11-510, dev = "
-                   "the others; settings chosen on dev only",
-           "overrides": {k: v for k, v in os.environ.items()
-                         if k.startswith(("DMC_BENCH_", "DMC_GENERATION__", "DMC_VALIDATION__"))},
-           "models": results}
-    path = write(args.name or f"mbpp-{args.split}", out)
+    results: dict[str, Any] = {}
+    name = args.name or f"mbpp-{args.split}"
+
+    def document(complete: bool) -> dict[str, Any]:
+        return {
+            "complete": complete,
+            "protocol": "request + first assert shown; all asserts scored; temperature 0 for "
+                        "raw, dmc with its configuration defaults",
+            "split": args.split,
+            "subset": {"offset": args.offset, "stride": args.stride, "limit": args.limit,
+                       "task_ids": [t["task_id"] for t in tasks]},
+            "data": "data/mbpp-sanitized.jsonl; MBPP's own split: test = ids 11-510, dev = "
+                    "the others; settings chosen on dev only",
+            "overrides": {k: v for k, v in os.environ.items() if k.startswith(
+                ("DMC_BENCH_", "DMC_GENERATION__", "DMC_VALIDATION__"))},
+            "models": results}
+
+    def keep(model: str, summary: dict[str, Any]) -> None:
+        results[model] = summary
+        write(name, document(False))
+
+    for m in models:
+        results[m] = run_model(m, tasks, partial=lambda r, m=m: keep(m, r))
+    out = document(True)
+    path = write(name, out)
     for m, r in results.items():
         print(f"mbpp {m}: raw {r['raw_pass_rate']}, dmc first {r['dmc_first_pass_rate']}, "
               f"final {r['dmc_final_pass_rate']} ({r['tasks']} tasks); median s raw "
