@@ -181,14 +181,18 @@ def _mbpp_table(r: dict, what: str) -> list[str]:
            "", f"{len(sub['task_ids'])} tasks (every {sub['stride']}th of the split; ids "
            f"{sub['task_ids'][0]}…{sub['task_ids'][-1]}). Protocol: {r['protocol']}. Raw and "
            "dmc ran in the same process, task by task"
-           + (f"; overrides: {r['overrides']}" if r.get("overrides") else "") + ".", "",
+           + (f"; overrides: {r['overrides']}" if r.get("overrides") else "") + "."
+           + ("" if r.get("complete", True) else
+              " **Incomplete run**: the figures cover the tasks measured before it was "
+              "stopped (the rows in the JSON), not the whole subset."), "",
            "| model | raw pass | raw, definitions only | dmc first pass | dmc final | lift "
            "(points) | median s raw / dmc | p95 s raw / dmc | median tokens raw / dmc | max "
            "dmc answer | loops stopped | fences in code raw / dmc |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, x in r["models"].items():
         out.append(
-            f"| {name} | {x['raw_pass_rate']} | {x.get('raw_definitions_pass_rate')} | "
+            f"| {name} ({x['tasks']} tasks) | {x['raw_pass_rate']} | "
+            f"{x.get('raw_definitions_pass_rate')} | "
             f"{x['dmc_first_pass_rate']} | "
             f"**{x['dmc_final_pass_rate']}** | {x['lift_over_raw_points']:+} | "
             f"{x['raw_seconds']['median']} / {x['dmc_seconds']['median']} | "
