@@ -112,7 +112,8 @@ def test_generate_local_with_the_embedded_model(dmc) -> None:
     """`dmc generate --local` in-process with the packaged Qwen2.5-Coder 0.5B."""
     res = dmc("generate", "--local", "--set", "generation.max_tokens=120",
               "--set", "validation.max_iterations=1", "--set", "generation.context_window=4096",
-              "write a python function add(a, b) that returns a + b, in add.py")
+              "write a python function add(a, b) that returns a + b, in add.py",
+              timeout=300)  # a real model on two cores: slow when the machine is busy
     assert res.code == 0, res.stderr
     result = res.doc["result"]
     assert result["metadata"]["model_used"] == "llamacpp:qwen2.5-coder-0.5b"
