@@ -12,38 +12,17 @@ from dmc.commands import ui
 from dmc.commands.common import PRETTY, REPO, SET, fail, load_config
 
 from dmc.contract import DmcError, Exit, dumps
+from dmc.wiring import project_style_path, style_profile, user_style_path
 
 app = typer.Typer(help="The style profile: conventions learned from approved code.",
                   no_args_is_help=True)
 SKIP = {".git", "node_modules", ".venv", "venv", "__pycache__", ".dmc", "dist", "build"}
 
 
-def user_db_path() -> Path:
-    """The optional per-user profile."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "dmc" / "style.db"
-
-
-def project_db_path(repo: Path | None) -> Path | None:
-    return repo / ".dmc" / "style.db" if repo is not None else None
-
-
-def load_profile(repo: Path | None) -> dict[str, Any] | None:
-    """The merged profile (project over user), or None when neither exists."""
-    from dmc.style.profile import StyleDB, merge
-
-    found: list[dict[str, Any] | None] = []
-    for path in (project_db_path(repo), user_db_path()):
-        if path is not None and path.is_file():
-            db = StyleDB(path)
-            found.append(db.profile())
-            db.close()
-        else:
-            found.append(None)
-    project, user = found
-    if project is None and user is None:
-        return None
-    return merge(project or {"languages": {}, "files": {}}, user)
+# where the profiles live and how they merge: one definition, in the library
+user_db_path = user_style_path
+project_db_path = project_style_path
+load_profile = style_profile
 
 
 def _db(repo: Path | None, user: bool) -> Any:
