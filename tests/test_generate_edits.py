@@ -65,6 +65,16 @@ def demo_payload(dmc: Any, tmp_path: Path) -> dict[str, Any]:
     return payload
 
 
+def committed_demo(tmp_path: Path) -> Path:
+    """A copy of the demo app, committed (``--apply`` refuses files with local changes)."""
+    repo = tmp_path / "demo"
+    shutil.copytree(DEMO, repo)
+    for cmd in (["git", "init", "-q"], ["git", "add", "."],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "i"]):
+        subprocess.run(cmd, cwd=repo, check=True)
+    return repo
+
+
 def run_script(payload: dict[str, Any], answers: list[str]) -> tuple[dict[str, Any], Any]:
     double = OllamaDouble(answers)
     try:
@@ -135,11 +145,7 @@ def test_named_things_routes_functions_and_what_already_exists() -> None:
 
 def test_run_apply_replays_the_edits_on_disk(dmc: Any, tmp_path: Path) -> None:
     """`dmc run --apply` end to end with the double: only the edited lines change."""
-    repo = tmp_path / "demo"
-    shutil.copytree(DEMO, repo)
-    for cmd in (["git", "init", "-q"], ["git", "add", "."],
-                ["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "i"]):
-        subprocess.run(cmd, cwd=repo, check=True)
+    repo = committed_demo(tmp_path)
     double = OllamaDouble([EDIT])
     try:
         res = dmc("run", "--apply", "--json", "--set", "generation.backend=ollama", "--set",
@@ -166,11 +172,7 @@ def test_apply_refuses_git_internals_truncated_files_and_partial_results(
     from dmc.apply import apply_files
     from dmc.contract import DmcError
 
-    repo = tmp_path / "demo"
-    shutil.copytree(DEMO, repo)
-    for cmd in (["git", "init", "-q"], ["git", "add", "."],
-                ["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "i"]):
-        subprocess.run(cmd, cwd=repo, check=True)
+    repo = committed_demo(tmp_path)
     with pytest.raises(DmcError, match="inside .git"):
         apply_files(repo, [{"path": ".git/hooks/pre-commit", "code": "echo hi\n"}])
     with pytest.raises(DmcError, match="cut off"):
