@@ -75,6 +75,18 @@ def committed_demo(tmp_path: Path) -> Path:
     return repo
 
 
+def run_apply(dmc: Any, repo: Path, answers: list[str]) -> Any:
+    """`dmc run --apply --json REQUEST` in ``repo``, the model a scripted Ollama TEST DOUBLE."""
+    double = OllamaDouble(answers)
+    try:
+        return dmc("run", "--apply", "--json", "--set", "generation.backend=ollama", "--set",
+                   f"generation.server=ollama:{double.url}", "--set",
+                   "models.generation=qwen2.5-coder", "--set",
+                   "generation.generated_tests=false", REQUEST, cwd=repo)
+    finally:
+        double.stop()
+
+
 def run_script(payload: dict[str, Any], answers: list[str]) -> tuple[dict[str, Any], Any]:
     double = OllamaDouble(answers)
     try:
@@ -146,14 +158,7 @@ def test_named_things_routes_functions_and_what_already_exists() -> None:
 def test_run_apply_replays_the_edits_on_disk(dmc: Any, tmp_path: Path) -> None:
     """`dmc run --apply` end to end with the double: only the edited lines change."""
     repo = committed_demo(tmp_path)
-    double = OllamaDouble([EDIT])
-    try:
-        res = dmc("run", "--apply", "--json", "--set", "generation.backend=ollama", "--set",
-                  f"generation.server=ollama:{double.url}", "--set",
-                  "models.generation=qwen2.5-coder", "--set", "generation.generated_tests=false",
-                  REQUEST, cwd=repo)
-    finally:
-        double.stop()
+    res = run_apply(dmc, repo, [EDIT])
     assert res.code in (0, 1), res.stderr
     doc = orjson.loads(res.stdout)
     assert doc["run"]["applied"] == ["routes/api.js"]
@@ -178,14 +183,7 @@ def test_apply_refuses_git_internals_truncated_files_and_partial_results(
     with pytest.raises(DmcError, match="cut off"):
         apply_files(repo, [{"path": "new.js", "code": "function f(", "truncated": True}])
     assert not (repo / ".git/hooks/pre-commit").exists() and not (repo / "new.js").exists()
-    double = OllamaDouble([UNRELATED] * 3)
-    try:
-        res = dmc("run", "--apply", "--json", "--set", "generation.backend=ollama", "--set",
-                  f"generation.server=ollama:{double.url}", "--set",
-                  "models.generation=qwen2.5-coder", "--set", "generation.generated_tests=false",
-                  REQUEST, cwd=repo)
-    finally:
-        double.stop()
+    res = run_apply(dmc, repo, [UNRELATED] * 3)
     assert res.code == 1 and "not applied: the result is partial" in res.stderr
     assert (repo / "routes" / "api.js").read_text() == ORIGINAL
 

@@ -225,21 +225,27 @@ class _Run:
         """Seconds since the call began."""
         return time.perf_counter() - self.start
 
-    def answer(self, messages: list[dict[str, str]], number: int, sample: int,
-               temperature: float) -> Pass:
-        """Ask the model once, under the guard, and judge the answer."""
-        self.emit({"event": "generating", "iteration": number, "sample": sample,
-                   "max_tokens": self.max_tokens})
-        guard = StreamGuard(single_block=self.single, language=self.task.get("language"))
-
+    def _watch(self, guard: StreamGuard, *, budget: bool) -> Callable[[str], None]:
+        """The ``on_token`` of one answer: cancellation, the guard, and (``budget``) the
+        clock once there is a pass to return."""
         def on_token(delta: str) -> None:
             if self.cancelled is not None and self.cancelled():
                 raise Cancelled
             reason = guard.feed(delta)
             if reason is not None:
                 raise StopGeneration(reason)
-            if self.best is not None and self.elapsed() >= self.budget:
+            if budget and self.best is not None and self.elapsed() >= self.budget:
                 raise StopGeneration("budget")  # something to return already: stop here
+
+        return on_token
+
+    def answer(self, messages: list[dict[str, str]], number: int, sample: int,
+               temperature: float) -> Pass:
+        """Ask the model once, under the guard, and judge the answer."""
+        self.emit({"event": "generating", "iteration": number, "sample": sample,
+                   "max_tokens": self.max_tokens})
+        on_token = self._watch(StreamGuard(single_block=self.single,
+                                           language=self.task.get("language")), budget=True)
 
         result = self.backend.chat(messages, max_tokens=self.max_tokens,
                                    temperature=temperature, top_p=self.top_p,
@@ -319,14 +325,8 @@ class _Run:
     def generated_tests(self, files: list[CodeFile]) -> list[checks_mod.Check]:
         """Asserts the model writes for the request, once, after its first answer."""
         self.emit({"event": "writing_tests"})
-        guard = StreamGuard(single_block=True, language="python")
-
-        def on_token(delta: str) -> None:
-            if self.cancelled is not None and self.cancelled():
-                raise Cancelled
-            reason = guard.feed(delta)
-            if reason is not None:
-                raise StopGeneration(reason)
+        on_token = self._watch(StreamGuard(single_block=True, language="python"),
+                               budget=False)
 
         result = self.backend.chat(
             checks_mod.tests_prompt(str(self.task.get("description") or ""), files),
