@@ -188,8 +188,8 @@ def _validate_tools() -> list[Check]:
         except PackageNotFoundError:
             out.append(_check(f"validate: {tool}", False, "not installed",
                               fix=f"pip install {tool}"))
+    from dmc.languages import installed
     from dmc.validate.checks.eslint import find_eslint
-    from dmc.validate.languages import installed
 
     eslint = find_eslint(None)
     out.append(_check("validate: eslint", eslint is not None, eslint or "not found (JavaScript "

@@ -40,7 +40,7 @@ def _db(repo: Path | None, user: bool) -> Any:
 
 
 def _files(paths: list[Path]) -> list[Path]:
-    from dmc.validate.languages import EXTENSIONS
+    from dmc.languages import EXTENSIONS
 
     out = []
     for p in paths:
@@ -91,8 +91,8 @@ def learn(
 ) -> None:
     """Learn naming, async, error handling, type hints, docstrings, quotes, indentation,
     test framework and preferred libraries. Re-learning a file does not double-count."""
+    from dmc.languages import EXTENSIONS
     from dmc.style.observe import observe
-    from dmc.validate.languages import EXTENSIONS
 
     cfg = load_config("style", repo=repo, sets=sets)
     start = time.perf_counter()
@@ -186,9 +186,9 @@ def check(
     sets: list[str] = SET,
 ) -> None:
     """Score how well files follow the profile (0-1) and list the deviations."""
+    from dmc.languages import EXTENSIONS
     from dmc.style.observe import observe
     from dmc.style.profile import score
-    from dmc.validate.languages import EXTENSIONS
 
     cfg = load_config("style", repo=repo, sets=sets)
     profile = load_profile(cfg.repo)

@@ -247,8 +247,8 @@ def _check_staged(base: Any, check: Any) -> dict[str, Any]:
     """Validate the index content of the staged files (see the command's help)."""
     from dataclasses import replace
 
+    from dmc.languages import EXTENSIONS
     from dmc.validate import Source
-    from dmc.validate.languages import EXTENSIONS
     from dmc.validate.staged import StagedSnapshot
 
     with StagedSnapshot(Path.cwd()) as snap:
@@ -305,7 +305,7 @@ def _from_document(doc: Document, base: Any, language: str | None) -> tuple[list
 
 
 def _expand(files: list[Path]) -> list[str]:
-    from dmc.validate.languages import EXTENSIONS
+    from dmc.languages import EXTENSIONS
 
     out: list[str] = []
     for f in files:

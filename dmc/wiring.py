@@ -281,8 +281,8 @@ def validate_sources(doc: Document, base: Any, language: str | None) -> tuple[li
     settings adjusted by the payload's quality criteria."""
     from dataclasses import replace
 
+    from dmc.languages import EXTENSIONS, detect, normalise
     from dmc.validate import Source
-    from dmc.validate.languages import EXTENSIONS, detect, normalise
 
     settings = base
     criteria = doc.get("payload", {}).get("quality_criteria", {})
@@ -325,7 +325,7 @@ def validate_sources(doc: Document, base: Any, language: str | None) -> tuple[li
 
 
 def _doc_language(doc: Document) -> str | None:
-    from dmc.validate.languages import GRAMMARS, normalise
+    from dmc.languages import GRAMMARS, normalise
 
     for lang in doc.get("extraction", {}).get("languages", []) or []:
         if normalise(lang) in GRAMMARS:

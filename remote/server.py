@@ -20,7 +20,6 @@ JSON line (never with the token).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import platform
@@ -39,9 +38,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from dmc import __version__
 from dmc.contract import DmcError, Exit
 from dmc.generate.backends import Backend, Cancelled
+from dmc.httpauth import bearer_matches, token_in_query
 
 access_log = logging.getLogger("dmc.agent.access")
-_QUERY_TOKEN_NAMES = ("token", "access_token", "api_key", "apikey", "auth")
 
 
 @dataclass
@@ -121,13 +120,7 @@ def create_app(settings: AgentSettings, backend_factory: Callable[[], Backend]) 
                             headers=headers)
 
     def authorized(request: Request) -> bool:
-        if settings.token is None:
-            return True
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            return False
-        return hmac.compare_digest(given.strip().encode(), settings.token.encode())
+        return bearer_matches(request.headers.get("authorization", ""), settings.token)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
@@ -135,7 +128,7 @@ def create_app(settings: AgentSettings, backend_factory: Callable[[], Backend]) 
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         request.state.request_id = request_id
         response: Response
-        if any(k.lower() in _QUERY_TOKEN_NAMES for k in request.query_params):
+        if token_in_query(request.query_params):
             response = problem(401, "token_in_query", "tokens are accepted only in the "
                                "Authorization header, never in the URL")
         elif request.url.path != "/health" and not authorized(request):

@@ -226,7 +226,11 @@ def test_index_this_project(dmc, tmp_path: Path) -> None:
     res = dmc("retrieve", "-k", "5", "where is the bearer token compared in constant time?",
               cwd=copy)
     paths = [c["path"] for c in res.doc["context"]["chunks"]]
-    assert "remote/server.py" in paths
+    # the answer is whichever module holds the comparison today, found the way a person would
+    holders = {str(p.relative_to(copy)) for p in copy.rglob("*.py")
+               if "hmac.compare_digest(" in p.read_text(encoding="utf-8")}
+    assert holders, "the copy has no constant-time comparison to look for"
+    assert holders & set(paths), (holders, paths)
 
 
 @pytest.mark.slow

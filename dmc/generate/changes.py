@@ -71,7 +71,7 @@ class EditPass:
 
 def language_of(path: str) -> str | None:
     """The language dmc knows a path by."""
-    from dmc.validate.languages import EXTENSIONS
+    from dmc.languages import EXTENSIONS
 
     return EXTENSIONS.get("." + path.rsplit(".", 1)[-1].lower()) if "." in path else None
 

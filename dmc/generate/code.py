@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from dmc.validate.languages import ALIASES, EXTENSIONS
+from dmc.languages import ALIASES, EXTENSIONS
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)\n"
                     r"(?P<body>.*?)\n?(?P=indent)(?P=fence)[ \t]*$", re.S | re.M)
@@ -177,7 +177,7 @@ def parses(code: str, language: str | None) -> bool | None:
         except (SyntaxError, ValueError):
             return False
         return True
-    from dmc.validate.languages import grammar
+    from dmc.languages import grammar
 
     lang = grammar(language) if language else None
     if lang is None:

@@ -172,7 +172,7 @@ def _items(chunks: list[Any], extraction: dict[str, Any],
             body, found = redact(str(f["path"]), raw)
             redactions += found
             ext = os.path.splitext(real.name)[1].lower()
-            from dmc.validate.languages import EXTENSIONS
+            from dmc.languages import EXTENSIONS
 
             lang = EXTENSIONS.get(ext, "markdown" if ext in (".md", ".rst", ".txt") else "")
             # the files a request names outrank anything retrieval found

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from dmc.validate.languages import grammar
+from dmc.languages import grammar
 
 _DEF_TYPES = {
     "python": {"function_definition": "function", "class_definition": "class"},

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from dmc.contract import DmcError, Exit
+from dmc.languages import EXTENSIONS
 from dmc.rag.chunk import Chunk, chunk_file
 from dmc.rag.files import discover, is_binary
 from dmc.rag.store import ChromaStore, Manifest
-from dmc.validate.languages import EXTENSIONS
 
 Progress = Callable[[str, int, int], None]
 EMBED_BATCH_CHUNKS = 256
@@ -51,7 +51,7 @@ class IndexSettings:
 
 def supported_extensions() -> set[str]:
     """Source extensions with a grammar, plus docs."""
-    from dmc.validate.languages import grammar
+    from dmc.languages import grammar
 
     return {ext for ext, lang in EXTENSIONS.items() if grammar(lang) is not None}
 

@@ -27,7 +27,6 @@ posts from other pages), tokens in the URL are refused, the bearer token when on
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -39,10 +38,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from dmc import __version__
 from dmc.contract import DmcError, Exit
+from dmc.httpauth import bearer_matches, token_in_query
 from dmc.pipeline import RunOptions
 from dmc.service.core import Service
 
-_QUERY_TOKEN_NAMES = ("token", "access_token", "api_key", "apikey", "auth")
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
 
 
@@ -126,12 +125,7 @@ def create_app(service: Service, settings: ServeSettings) -> Any:
     origins = settings.origins()
 
     def authorized(request: Request) -> bool:
-        if settings.token is None:
-            return True
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            return False
-        return hmac.compare_digest(given.strip().encode(), settings.token.encode())
+        return bearer_matches(request.headers.get("authorization", ""), settings.token)
 
     def refused(request: Request) -> Response | None:
         host = request.headers.get("host", "").lower()
@@ -144,7 +138,7 @@ def create_app(service: Service, settings: ServeSettings) -> Any:
                             "allowed (serve.allowed_origins)")
         if request.headers.get("sec-fetch-site") == "cross-site":
             return _problem(403, "cross_site", "cross-site requests are not allowed")
-        if any(k.lower() in _QUERY_TOKEN_NAMES for k in request.query_params):
+        if token_in_query(request.query_params):
             return _problem(401, "token_in_query", "tokens are accepted only in the "
                             "Authorization header, never in the URL")
         if request.url.path != "/health" and not authorized(request):

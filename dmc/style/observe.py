@@ -147,7 +147,7 @@ def _python_tokens(text: str, obs: Counter[tuple[str, str]]) -> None:
 
 def observe_js(path: str, text: str, language: str) -> list[Observation]:
     """Conventions of one JavaScript/TypeScript file (tree-sitter)."""
-    from dmc.validate.languages import grammar
+    from dmc.languages import grammar
 
     lang = grammar(language)
     if lang is None:

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dmc.contract import DmcError, Exit
+from dmc.languages import detect, normalise
 from dmc.validate import cache as cache_mod
 from dmc.validate.checks import Check, Options, Target, ToolFailed
 from dmc.validate.checks.custom import CustomRulesCheck
@@ -25,7 +26,6 @@ from dmc.validate.checks.eslint import EslintCheck
 from dmc.validate.checks.python_tools import BanditCheck, MypyCheck, PylintCheck
 from dmc.validate.checks.syntax import SyntaxCheck
 from dmc.validate.issues import Issue, at_least, count, deduplicate
-from dmc.validate.languages import detect, normalise
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 

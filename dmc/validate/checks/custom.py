@@ -7,9 +7,9 @@ import ast
 from pathlib import Path
 from typing import Any
 
+from dmc.languages import GRAMMARS, grammar
 from dmc.validate.checks import Check, Options, Target
 from dmc.validate.issues import Issue
-from dmc.validate.languages import GRAMMARS, grammar
 
 HEADER_LINES = 5
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dmc.languages import GRAMMARS, grammar, grammar_version
 from dmc.validate.checks import Check, Options, Target
 from dmc.validate.issues import Issue
-from dmc.validate.languages import GRAMMARS, grammar, grammar_version
 
 MAX_REPORTS_PER_FILE = 5
 
