@@ -69,3 +69,32 @@ def model_backend(cfg: Config, stage: str) -> Any:
     for note in notes:
         ui.note(stage, note)
     return backend
+
+
+def show_generation_event(event: dict[str, Any]) -> None:
+    """One generation event as progress lines on stderr (generate, plan and run share it)."""
+    from dmc.wiring import describe_generation_event
+
+    for line in describe_generation_event(event):
+        ui.note("generate", line)
+
+
+def payload_here(doc: dict[str, Any], cfg: Any) -> dict[str, Any]:
+    """Run optimize (and what it needs) in-process when the pipeline skipped it, so that
+    `dmc generate` and `dmc plan` accept a bare request as well as a piped payload."""
+    from dmc.optimize import optimize
+    from dmc.wiring import optimize_options, prerequisites, token_counter
+
+    ui.note("generate", "no payload in the input: computing it (dmc optimize)")
+    doc, computed = prerequisites(doc, cfg)
+    for key in computed:
+        ui.note("optimize", f"no {key} in the input: computing it")
+    count, name = token_counter(cfg)
+    notes: list[str] = []
+    opts = optimize_options(cfg, notes)
+    for n in notes:
+        ui.warn("optimize", n)
+    out, notes = optimize(doc, opts, count, name)
+    for n in notes:
+        ui.warn("generate", n)
+    return out

@@ -16,6 +16,8 @@ from dmc.commands.common import (
     fail,
     load_config,
     model_backend,
+    payload_here,
+    show_generation_event,
 )
 from dmc.commands.pipe import run_stage
 
@@ -78,9 +80,8 @@ def main(
         from dmc.wiring import with_generation_settings
 
         if "payload" not in doc:
-            doc = _payload(doc, cfg)
+            doc = payload_here(doc, cfg)
         payload = with_generation_settings(require_payload(doc), cfg)
-        from dmc.commands.plan import planned
 
         # a plan in the document, asked for or needed: step by step (else None, None)
         followed, response = planned(doc, payload, cfg, state, asked=plan,
@@ -113,12 +114,6 @@ def report(response: dict[str, Any]) -> None:
         ui.warn("generate", f"{response['status']}: {response.get('reason') or 'see result'}")
 
 
-def _progress(event: dict[str, Any]) -> None:
-    from dmc.wiring import describe_generation_event
-
-    for line in describe_generation_event(event):
-        ui.note("generate", line)
-
 
 def run_local(payload: dict[str, Any], cfg: Any, state: dict[str, Any]) -> dict[str, Any]:
     from dmc.generate import generate
@@ -126,30 +121,61 @@ def run_local(payload: dict[str, Any], cfg: Any, state: dict[str, Any]) -> dict[
     if "backend" not in state:
         state["backend"] = model_backend(cfg, "generate")
     # in-process means the repository is here: its own tests for the target files run too
-    return generate(payload, state["backend"], on_event=_progress, repo=cfg.repo)
+    return generate(payload, state["backend"], on_event=show_generation_event, repo=cfg.repo)
 
 
 def run_remote(payload: dict[str, Any], cfg: Any, state: dict[str, Any]) -> dict[str, Any]:
     if "client" not in state:
         state["client"] = agent_client(cfg)
-    return dict(state["client"].generate(payload, on_event=_progress))
+    return dict(state["client"].generate(payload, on_event=show_generation_event))
 
 
-def _payload(doc: Document, cfg: Any) -> Document:
-    """Run optimize (and what it needs) in-process when the pipeline skipped it."""
-    from dmc.optimize import optimize
-    from dmc.wiring import optimize_options, prerequisites, token_counter
+def planned(doc: Document, payload: dict[str, Any], cfg: Any, state: dict[str, Any], *,
+            asked: bool, use_agent: bool) -> tuple[dict[str, Any] | None,
+                                                   dict[str, Any] | None]:
+    """For `dmc generate` (and `dmc run`): the plan to follow and the result of following
+    it, or (None, None) when the request is generated as one (no plan in the document, none
+    asked for, none needed, or the planner could not help)."""
+    from dmc.plan import check_plan, describe, plan_for, run_plan
 
-    ui.note("generate", "no payload in the input: computing it (dmc optimize)")
-    doc, computed = prerequisites(doc, cfg)
-    for key in computed:
-        ui.note("optimize", f"no {key} in the input: computing it")
-    count, name = token_counter(cfg)
+    # a plan in the document is checked before anything loads: a bad one is exit 2 at once
+    given = check_plan(doc["plan"], cfg.repo) if doc.get("plan") is not None else None
+    mode = cfg.get("generation.plan")
+    # "auto" plans where generation runs here: with an agent, a planner loaded on the laptop
+    # would cost more than it saves (ask with --plan, or set generation.plan=always)
+    if given is None and not asked and (mode == "never" or (mode == "auto" and use_agent)):
+        return None, None
+    share = None
+    if not use_agent:
+        if "backend" not in state:
+            state["backend"] = model_backend(cfg, "generate")
+        share = state["backend"]
     notes: list[str] = []
-    opts = optimize_options(cfg, notes)
+    plan = given or plan_for(doc, payload, cfg, asked=asked, share=share, notes=notes)
     for n in notes:
-        ui.warn("optimize", n)
-    out, notes = optimize(doc, opts, count, name)
-    for n in notes:
-        ui.warn("generate", n)
-    return out
+        ui.note("generate", n)
+    if plan is None:
+        return None, None
+    for line in describe(plan):
+        ui.note("generate", line)
+
+    def step(sp: dict[str, Any], on_event: Any) -> dict[str, Any]:
+        if use_agent:
+            return run_remote(sp, cfg, state)
+        from dmc.generate import generate
+
+        return generate(sp, state["backend"], on_event=on_event, repo=cfg.repo)
+
+    def progress(event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "step":
+            ui.note("generate", f"step {event['step']}/{event['of']}: {event['title'][:70]} "
+                    f"[{', '.join(event['files'])}]")
+        elif kind == "step_done":
+            ui.note("generate", f"step {event['step']}: {event['status']}"
+                    + (f" ({event['reason']})" if event.get("reason") else ""))
+        else:
+            show_generation_event(event)
+
+    return plan, run_plan(payload, plan, on_event=progress, repo=cfg.repo,
+                          generate_step=step)

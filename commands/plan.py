@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 from dmc.commands import ui
-from dmc.commands.common import PRETTY, REPO, SET, load_config
+from dmc.commands.common import PRETTY, REPO, SET, load_config, payload_here
 from dmc.commands.pipe import run_stage
 
 from dmc.contract import Document
@@ -38,8 +38,6 @@ def main(
     cfg = load_config("plan", repo=repo, sets=sets, flags={"models.planning": model})
 
     def transform(doc: Document) -> Document:
-        from dmc.commands.generate import _payload
-
         from dmc.generate import require_payload
         from dmc.plan import (
             describe,
@@ -50,7 +48,7 @@ def main(
         )
 
         if "payload" not in doc:
-            doc = _payload(doc, cfg)
+            doc = payload_here(doc, cfg)
         payload = require_payload(doc)
         reasons = reasons_to_plan(payload,
                                   context_window=cfg.get("generation.context_window"),
@@ -70,56 +68,3 @@ def main(
 
     raise typer.Exit(run_stage("plan", transform, text_args=text, pretty=pretty))
 
-
-def planned(doc: Document, payload: dict[str, Any], cfg: Any, state: dict[str, Any], *,
-            asked: bool, use_agent: bool) -> tuple[dict[str, Any] | None,
-                                                   dict[str, Any] | None]:
-    """For `dmc generate` (and `dmc run`): the plan to follow and the result of following
-    it, or (None, None) when the request is generated as one (no plan in the document, none
-    asked for, none needed, or the planner could not help)."""
-    from dmc.commands.common import model_backend
-    from dmc.commands.generate import _progress, run_remote
-
-    from dmc.plan import check_plan, describe, plan_for, run_plan
-
-    # a plan in the document is checked before anything loads: a bad one is exit 2 at once
-    given = check_plan(doc["plan"], cfg.repo) if doc.get("plan") is not None else None
-    mode = cfg.get("generation.plan")
-    # "auto" plans where generation runs here: with an agent, a planner loaded on the laptop
-    # would cost more than it saves (ask with --plan, or set generation.plan=always)
-    if given is None and not asked and (mode == "never" or (mode == "auto" and use_agent)):
-        return None, None
-    share = None
-    if not use_agent:
-        if "backend" not in state:
-            state["backend"] = model_backend(cfg, "generate")
-        share = state["backend"]
-    notes: list[str] = []
-    plan = given or plan_for(doc, payload, cfg, asked=asked, share=share, notes=notes)
-    for n in notes:
-        ui.note("generate", n)
-    if plan is None:
-        return None, None
-    for line in describe(plan):
-        ui.note("generate", line)
-
-    def step(sp: dict[str, Any], on_event: Any) -> dict[str, Any]:
-        if use_agent:
-            return run_remote(sp, cfg, state)
-        from dmc.generate import generate
-
-        return generate(sp, state["backend"], on_event=on_event, repo=cfg.repo)
-
-    def progress(event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "step":
-            ui.note("generate", f"step {event['step']}/{event['of']}: {event['title'][:70]} "
-                    f"[{', '.join(event['files'])}]")
-        elif kind == "step_done":
-            ui.note("generate", f"step {event['step']}: {event['status']}"
-                    + (f" ({event['reason']})" if event.get("reason") else ""))
-        else:
-            _progress(event)
-
-    return plan, run_plan(payload, plan, on_event=progress, repo=cfg.repo,
-                          generate_step=step)
