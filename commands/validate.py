@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import typer
 from dmc.commands import ui
@@ -12,6 +12,13 @@ from dmc.commands.common import PRETTY, REPO, SET, fail, load_config
 from dmc.commands.pipe import run_stage
 
 from dmc.contract import DmcError, Document, Exit, dumps, new_document
+
+#: ``--format`` values; Typer turns the Literal into a Click choice, so a wrong value is the
+#: usual one-line usage error (exit 2) naming these
+Format = Literal["text", "json", "sarif", "github"]
+FORMATS: tuple[str, ...] = get_args(Format)
+#: ``--fail-on`` values: validation.fail_on's choices (dmc.config), one list in two views
+Severity = Literal["error", "warning", "info"]
 
 SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".dmc", "dist", "build",
              ".mypy_cache", ".pytest_cache", ".tox"}
@@ -23,13 +30,13 @@ def main(
     language: str = typer.Option(None, "--language", "-l",
                                  help="Language of raw code on stdin (python, javascript, "
                                       "typescript, ...)."),
-    output_format: str = typer.Option(None, "--format", "-f", metavar="FORMAT",
+    output_format: Format = typer.Option(None, "--format", "-f",
                                       help="text (issues grouped by file, for people), json "
                                            "(the document), sarif (SARIF 2.1.0 for code "
                                            "scanning) or github (GitHub Actions annotations)."
                                            " Default: text when stdout is a terminal, else "
                                            "json."),
-    fail_on: str = typer.Option(None, "--fail-on",
+    fail_on: Severity = typer.Option(None, "--fail-on",
                                 help="Lowest severity that fails: error, warning or info "
                                      "[config: validation.fail_on]."),
     staged: bool = typer.Option(False, "--staged",
@@ -97,9 +104,6 @@ def main(
     """
     if output_format is None:
         output_format = "text" if _stdout_is_tty() else "json"
-    if output_format not in FORMATS:
-        fail("validate", DmcError(f"--format must be one of {', '.join(FORMATS)}, not "
-                                  f"{output_format!r}"))
     cfg = load_config("validate", repo=repo, sets=sets,
                       flags={"validation.fail_on": fail_on})
     try:
@@ -188,9 +192,6 @@ def _remote(sources: list[Any], settings: Any, cfg: Any) -> dict[str, Any]:
         return client.validate(files, criteria)
     finally:
         client.close()
-
-
-FORMATS = ("text", "json", "sarif", "github")
 
 
 def _stdout_is_tty() -> bool:

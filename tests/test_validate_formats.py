@@ -9,6 +9,7 @@ import pty
 import select
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import orjson
@@ -129,11 +130,32 @@ def test_github_escaping() -> None:
                                    "50%25 off%0Anext line")
 
 
-@pytest.mark.parametrize("fmt", ["xml", "TEXT"])
-def test_unknown_format_is_a_usage_error(dmc, fmt: str) -> None:
-    res = dmc("validate", "--format", fmt, "x.py")
+@pytest.mark.parametrize("option, value, choices", [
+    ("--format", "xml", "'text', 'json', 'sarif', 'github'"),
+    ("--format", "TEXT", "'text', 'json', 'sarif', 'github'"),
+    ("--fail-on", "fatal", "'error', 'warning', 'info'"),
+    ("--fail-on", "", "'error', 'warning', 'info'"),
+])
+def test_unknown_choice_is_a_one_line_usage_error(dmc, option: str, value: str,
+                                                  choices: str) -> None:
+    # Click checks the choice before any file is read: x.py need not exist
+    res = dmc("validate", option, value, "x.py")
     assert res.code == 2
-    assert "text, json, sarif, github" in res.doc["error"]["message"]
+    assert res.doc["error"]["stage"] == "validate"
+    message = res.doc["error"]["message"]
+    assert option in message and choices in message
+    assert len(res.stderr.strip().splitlines()) == 1 and "Usage:" not in res.stderr
+
+
+def test_choices_are_listed_in_help_and_match_the_config(dmc) -> None:
+    from dmc.commands.validate import FORMATS, Severity
+
+    from dmc.config import BY_KEY
+
+    out = dmc("validate", "-h").stdout.decode()
+    assert "<text|json|sarif|github>" in out and "<error|warning|info>" in out
+    assert FORMATS == ("text", "json", "sarif", "github")
+    assert set(typing.get_args(Severity)) == set(BY_KEY["validation.fail_on"].choices or ())
 
 
 # -- the terminal views of the other stages (in-process, stderr made a terminal) -----------

@@ -26,6 +26,21 @@ from dmc.validate.issues import Issue
 MAX_ROWS = 50_000
 
 
+def mark_state_parent(path: Path) -> None:
+    """Give the ``.dmc`` folder ``path`` lies in (if any) its ``.gitignore``.
+
+    The cache, mypy's cache and ESLint's generated config are machine state inside the
+    project: without the ignore file they would show in ``git status`` and could be
+    committed by ``git add -A``.
+    """
+    from dmc.repo import mark_state_dir
+
+    for folder in (path, *path.parents):
+        if folder.name == ".dmc":
+            mark_state_dir(folder)
+            return
+
+
 def key(tool: str, version: str, settings: str, path: str, digest: str) -> str:
     """The cache key of one file's result for one tool."""
     raw = "\x00".join((tool, version, settings, path, digest))
@@ -43,6 +58,7 @@ class ResultCache:
             self._open(path)
 
     def _open(self, path: Path) -> None:
+        mark_state_parent(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = self._connect(path)

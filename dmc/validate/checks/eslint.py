@@ -15,6 +15,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+from dmc.validate.cache import mark_state_parent
 from dmc.validate.checks import (
     Check,
     Options,
@@ -134,6 +135,7 @@ class EslintCheck(Check):
         args = [self.binary, "--format", "json", "--no-warn-ignored"]
         if self.project_config is None:
             folder = (opts.cache_dir or opts.cwd / ".dmc") / "eslint"
+            mark_state_parent(folder)
             folder.mkdir(parents=True, exist_ok=True)
             config = folder / "eslint.config.mjs"
             text = builtin_config()
