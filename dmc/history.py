@@ -175,6 +175,25 @@ class History:
                 "WHERE session_id = ? ORDER BY created", (session_id,)).fetchall()
         return [_run_row(r) for r in rows]
 
+    def search_runs(self, query: str = "", limit: int = 50,
+                    before: float | None = None) -> list[dict[str, Any]]:
+        """Runs of every session, newest first, whose request contains ``query`` (any case;
+        words in any order); ``before`` pages back (a run's ``created``)."""
+        words = [w for w in query.lower().split() if w][:8]
+        where = " AND ".join(["lower(text) LIKE ? ESCAPE '\\'"] * len(words)) or "1"
+        args: list[Any] = ["%" + w.replace("\\", "\\\\").replace("%", "\\%")
+                           .replace("_", "\\_") + "%" for w in words]
+        if before is not None:
+            where += " AND created < ?"
+            args.append(before)
+        # only fixed clauses are joined into the text; every value is a parameter
+        query = ("SELECT id, session_id, created, finished, text, status, files, error, "  # noqa: S608
+                 "(SELECT count(*) FROM events WHERE run_id = runs.id) FROM runs WHERE "
+                 + where + " ORDER BY created DESC LIMIT ?")
+        with self.lock:
+            rows = self.db.execute(query, (*args, max(1, min(limit, 500)))).fetchall()
+        return [_run_row(r) for r in rows]
+
     def document(self, run_id: str) -> dict[str, Any] | None:
         with self.lock:
             row = self.db.execute("SELECT document FROM runs WHERE id = ?",

@@ -17,6 +17,16 @@ API (version 1; JSON in, JSON or a stream out):
   ``GET /v1/runs/{id}``: the run and its document; ``POST /v1/runs/{id}/cancel``.
 - ``GET /v1/sessions``, ``POST /v1/sessions`` ``{"title"?}``, ``GET /v1/sessions/{id}``:
   sessions and their runs (the ``dmc run`` history is the session ``cli``).
+- ``GET /v1/runs?q=&limit=&before=``: the history, newest first, searchable.
+  ``GET /v1/runs/{id}/changes``: the result per file as a diff against the working tree
+  (or why applying it would be refused); ``POST /v1/runs/{id}/apply`` ``{"partial"?}``
+  writes it (``dmc run --apply``'s rules, through dmc.apply); ``POST
+  /v1/runs/{id}/discard``.
+- ``GET /v1/metrics/{latency,throughput,quality,index,queue,memory}?hours=H``: the
+  figures behind each chart of the dashboard (dmc.service.metrics).
+- The web UI: ``GET /`` and ``/ui/*`` (static files shipped in dmc/service/web);
+  ``POST /v1/auth/login`` ``{"code"}`` turns a one-time code into a browser session
+  cookie, ``POST /v1/auth/codes`` (bearer) makes a code (dmc.service.webauth).
 
 Guards, outermost first: the Host header must name this service (DNS rebinding), an
 Origin header must be the service's own or one of ``serve.allowed_origins`` and a
@@ -41,6 +51,7 @@ from dmc.contract import DmcError, Exit
 from dmc.httpauth import bearer_matches, token_in_query
 from dmc.pipeline import RunOptions
 from dmc.service.core import Service
+from dmc.service.webauth import COOKIE, WebLogins
 
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
 
@@ -108,7 +119,29 @@ BODIES: dict[str, dict[str, Any]] = {
         "remote": {"type": "boolean"}, "refresh": {"type": "boolean"},
         "settings": _SETTINGS_SCHEMA}},
     "session": {"type": "object", "properties": {"title": {"type": "string"}}},
+    "apply": {"type": "object", "properties": {"partial": {"type": "boolean"}}},
+    "empty": {"type": "object"},
+    "login": {"type": "object", "required": ["code"], "properties": {
+        "code": {"type": "string"}}},
 }
+
+#: what a browser may fetch without being logged in: the page itself (no data in it), the
+#: login, and liveness
+_OPEN_PATHS = ("/health", "/", "/favicon.ico", "/v1/auth/login")
+_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+METRIC_KINDS = ("latency", "throughput", "quality", "index", "queue", "memory")
+
+
+def web_files() -> dict[str, bytes]:
+    """The web UI's files, read once from the package (dmc/service/web)."""
+    from importlib.resources import files
+
+    root = files("dmc.service") / "web"
+    return {f.name: f.read_bytes() for f in root.iterdir()
+            if f.is_file() and f.name.rsplit(".", 1)[-1] in ("html", "js", "css", "svg")}
 
 
 def _body_doc(name: str) -> dict[str, Any]:
@@ -117,15 +150,24 @@ def _body_doc(name: str) -> dict[str, Any]:
         "application/json": {"schema": BODIES[name]}}}}
 
 
-def create_app(service: Service, settings: ServeSettings) -> Any:
-    """The FastAPI application in front of ``service``."""
+def create_app(service: Service, settings: ServeSettings,
+               logins: WebLogins | None = None) -> Any:
+    """The FastAPI application in front of ``service``; ``logins``: the one-time codes
+    ``dmc serve`` prints for the browser (made here when not given)."""
     app = FastAPI(title="dmc serve", version=__version__,
                   description="The laptop half of dmc, warm: drafts, runs, sessions.")
     hosts = settings.hosts()
     origins = settings.origins()
+    logins = logins or WebLogins()
+    web = web_files()
 
     def authorized(request: Request) -> bool:
+        if settings.token is not None and logins.valid(request.cookies.get(COOKIE)):
+            return True
         return bearer_matches(request.headers.get("authorization", ""), settings.token)
+
+    def open_path(path: str) -> bool:
+        return path in _OPEN_PATHS or path.startswith("/ui/")
 
     def refused(request: Request) -> Response | None:
         host = request.headers.get("host", "").lower()
@@ -141,7 +183,7 @@ def create_app(service: Service, settings: ServeSettings) -> Any:
         if token_in_query(request.query_params):
             return _problem(401, "token_in_query", "tokens are accepted only in the "
                             "Authorization header, never in the URL")
-        if request.url.path != "/health" and not authorized(request):
+        if not open_path(request.url.path) and not authorized(request):
             return _problem(401, "unauthorized", "missing or wrong bearer token",
                             headers={"WWW-Authenticate": 'Bearer realm="dmc"'})
         if request.method == "POST":
@@ -208,6 +250,64 @@ def create_app(service: Service, settings: ServeSettings) -> Any:
     async def health() -> dict[str, Any]:
         return {"status": "ok", "service": "dmc serve", "version": __version__}
 
+    # --- the web UI and its login ----------------------------------------------------------
+
+    def static(name: str) -> Response:
+        data = web.get(name)
+        if data is None:
+            return _problem(404, "not_found", f"no file {name}")
+        kind = _TYPES.get("." + name.rsplit(".", 1)[-1], "application/octet-stream")
+        return Response(data, media_type=kind, headers={
+            "content-security-policy": _CSP, "x-frame-options": "DENY",
+            "referrer-policy": "no-referrer", "cache-control": "no-cache"})
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> Response:
+        return static("index.html")
+
+    @app.get("/ui/{name}", include_in_schema=False)
+    async def ui_file(name: str) -> Response:
+        return static(name)
+
+    @app.get("/v1/auth")
+    async def auth_state(request: Request) -> JSONResponse:
+        """Whether this client is let in (the page asks before anything else)."""
+        return JSONResponse({"token_required": settings.token is not None,
+                             "browser_session": logins.valid(request.cookies.get(COOKIE))})
+
+    @app.post("/v1/auth/login", openapi_extra=_body_doc("login"))
+    async def login(request: Request) -> JSONResponse:
+        data = await body(request)
+        code = field_of(data, "code", str, required=True)
+        session = logins.redeem(code) if settings.token is not None else None
+        if session is None:
+            return _problem(401, "bad_code", "this login code is unknown, used or expired "
+                            "(run `dmc serve --login-url` for a new one)")
+        response = JSONResponse({"logged_in": True})
+        response.set_cookie(COOKIE, session, httponly=True, samesite="strict", path="/",
+                            max_age=12 * 3600)
+        return response
+
+    @app.post("/v1/auth/logout", openapi_extra=_body_doc("empty"))
+    async def logout(request: Request) -> JSONResponse:
+        logins.end(request.cookies.get(COOKIE))
+        response = JSONResponse({"logged_in": False})
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    @app.post("/v1/auth/codes", openapi_extra=_body_doc("empty"))
+    async def new_code(request: Request) -> JSONResponse:
+        """A one-time login code for a browser; only for a bearer-token holder (a browser
+        session cannot mint more)."""
+        if settings.token is None:
+            return _problem(400, "no_token", "this service has no token: the page needs "
+                            "no login")
+        if not bearer_matches(request.headers.get("authorization", ""), settings.token):
+            return _problem(403, "bearer_only", "login codes are made for the token's "
+                            "holder only")
+        code = logins.new_code()
+        return JSONResponse({"code": code, "path": f"/#login={code}"}, status_code=201)
+
     @app.get("/v1/status")
     async def status() -> dict[str, Any]:
         return service.status()
@@ -261,6 +361,49 @@ def create_app(service: Service, settings: ServeSettings) -> Any:
             follow_up=field_of(data, "continue", bool, False),
             overrides=field_of(data, "settings", dict, {})))
         return stream(request, service.follow(live.id))
+
+    @app.get("/v1/runs")
+    async def list_runs(q: str = "", limit: int = 50,
+                        before: float | None = None) -> JSONResponse:
+        runs = await offload(service.history.search_runs, q[:500], limit, before)
+        return JSONResponse({"runs": runs, "query": q})
+
+    async def result_call(fn: Callable[..., Any], run_id: str, *args: Any) -> JSONResponse:
+        try:
+            return JSONResponse(await offload(fn, run_id, *args))
+        except LookupError:
+            return _problem(404, "no_run", f"no run {run_id}")
+        except DmcError as exc:
+            return _problem(409, "refused", exc.message + (f" ({exc.hint})" if exc.hint
+                                                           else ""))
+
+    @app.get("/v1/runs/{run_id}/changes")
+    async def run_changes(run_id: str) -> JSONResponse:
+        return await result_call(service.changes, run_id)
+
+    @app.post("/v1/runs/{run_id}/apply", openapi_extra=_body_doc("apply"))
+    async def apply_run(request: Request, run_id: str) -> JSONResponse:
+        data = await body(request)
+        return await result_call(service.apply, run_id, field_of(data, "partial", bool,
+                                                                 False))
+
+    @app.post("/v1/runs/{run_id}/discard", openapi_extra=_body_doc("empty"))
+    async def discard_run(request: Request, run_id: str) -> JSONResponse:
+        await body(request)
+        return await result_call(service.discard, run_id)
+
+    @app.get("/v1/metrics")
+    async def metric_index() -> JSONResponse:
+        return JSONResponse({"charts": {k: f"/v1/metrics/{k}" for k in METRIC_KINDS}})
+
+    @app.get("/v1/metrics/{kind}")
+    async def metric(kind: str, hours: float = 24.0) -> JSONResponse:
+        if kind not in METRIC_KINDS:
+            return _problem(404, "no_metric", f"no chart {kind} (one of "
+                            f"{', '.join(METRIC_KINDS)})")
+        if not 0.01 <= hours <= 24 * 366:
+            return _problem(400, "bad_request", "hours must be between 0.01 and 8784")
+        return JSONResponse(await offload(service.metrics, kind, hours))
 
     @app.get("/v1/runs/{run_id}")
     async def get_run(run_id: str) -> JSONResponse:

@@ -28,6 +28,7 @@ from dmc.config import BY_KEY, Config, load
 from dmc.contract import DmcError, Exit, new_document
 from dmc.pipeline import LAPTOP_STAGES, STAGES, Cancelled, RunOptions, Warm, run
 from dmc.service.cache import ContextCache, Entry, cache_key, file_version, index_version
+from dmc.service.metrics import Records, stats_from
 
 #: settings a request may not change: where the service listens and what it trusts, and
 #: any file it would read and send elsewhere (a token, a key)
@@ -53,6 +54,7 @@ class _Job:
     pinned: bool = False  # a run waits on it: newer draft text must not cancel it
     started: float = field(default_factory=time.perf_counter)
     finished: float | None = None
+    prefill: dict[str, Any] | None = None  # the prompt evaluated ahead (see _prefill)
 
 
 @dataclass
@@ -69,6 +71,78 @@ class LiveRun:
     cancel: threading.Event = field(default_factory=threading.Event)
     waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    clock: float = field(default_factory=time.perf_counter)  # events carry t from here
+    created: float = field(default_factory=time.time)
+
+
+_SINK = threading.local()  # the token batcher of the run generating on this thread
+
+
+class TokenBatcher:
+    """A run's generated text as ``tokens`` events: the first token at once (what the
+    user waits for), then at most one event every ``interval`` seconds, so a fast model
+    does not write an event per token into the history."""
+
+    def __init__(self, emit: Callable[[dict[str, Any]], None], interval: float = 0.1) -> None:
+        self.emit = emit
+        self.interval = interval
+        self.parts: list[str] = []
+        self.last: float | None = None
+
+    def add(self, delta: str) -> None:
+        self.parts.append(delta)
+        now = time.perf_counter()
+        if self.last is None or now - self.last >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            self.emit({"event": "tokens", "text": "".join(self.parts), "n": len(self.parts)})
+            self.parts = []
+        self.last = time.perf_counter()
+
+
+class TokenTee:
+    """The generation backend, with each token also handed to the run generating on this
+    thread. ``dmc.generate`` reports passes, not tokens; the browser shows tokens as they
+    come, so the service listens on the backend's own token callback (and changes nothing
+    in what generate sees: its callback runs first and may still stop the answer)."""
+
+    def __init__(self, backend: Any) -> None:
+        self.inner = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def chat(self, messages: Any, *, on_token: Callable[[str], None] | None = None,
+             **kwargs: Any) -> Any:
+        sink: TokenBatcher | None = getattr(_SINK, "sink", None)
+        if sink is None:
+            return self.inner.chat(messages, on_token=on_token, **kwargs)
+
+        def tee(delta: str) -> None:
+            if on_token is not None:
+                on_token(delta)
+            sink.add(delta)
+
+        try:
+            return self.inner.chat(messages, on_token=tee, **kwargs)
+        finally:
+            sink.flush()
+
+
+class ServiceWarm(Warm):
+    """The pipeline's warm pieces, with the generation backend's tokens teed to the run."""
+
+    def backend(self, notes: list[str]) -> Any:
+        inner = super().backend(notes)
+        return self._once("backend_tee", lambda: TokenTee(inner))
+
+    def loaded_backend(self) -> Any:
+        """The generation backend if it is loaded already, else None (never loads it:
+        for health figures)."""
+        made = self._values.get("backend")  # (backend, notes), as Warm.backend keeps it
+        return made[0] if made else None
 
 
 def _fresh_ids(doc: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +163,8 @@ def _fresh_ids(doc: dict[str, Any]) -> dict[str, Any]:
 class Service:
     """Everything ``dmc serve`` keeps between requests, for one repository."""
 
-    def __init__(self, cfg: Config, overrides: dict[str, Any] | None = None) -> None:
+    def __init__(self, cfg: Config, overrides: dict[str, Any] | None = None, *,
+                 prefill_after: float | None = 0.4, sample_every: float = 15.0) -> None:
         from dmc.history import History, path_for
         from dmc.rag.retrieve import keep_vectors_in_memory
 
@@ -103,16 +178,21 @@ class Service:
         state = path_for(self.repo) if self.repo is not None else \
             Path.home() / ".local" / "state" / "dmc" / "history.sqlite"
         self.history = History(state)
+        self.records = Records(self.history)
+        self.prefill_after = prefill_after  # None: no prompt evaluation ahead of a run
+        self.sample_every = sample_every
+        self._stop = threading.Event()
+        self.waiting = 0  # runs waiting for the generation lock
         self.runs: OrderedDict[str, LiveRun] = OrderedDict()
         self.drafts: dict[str, _Job] = {}  # draft id -> job
         self.latest_draft: dict[str, str] = {}  # session (or "") -> its newest draft id
         self.jobs: dict[str, _Job] = {}  # cache key -> job in flight
         import orjson
 
-        self._configs: OrderedDict[str, tuple[Config, Warm]] = OrderedDict()
+        self._configs: OrderedDict[str, tuple[Config, ServiceWarm]] = OrderedDict()
         self._base_tag = orjson.dumps(cfg.values, option=orjson.OPT_SORT_KEYS,
                                       default=str).decode()
-        self._configs[self._base_tag] = (cfg, Warm(cfg))
+        self._configs[self._base_tag] = (cfg, ServiceWarm(cfg))
         self._lock = threading.Lock()
         self._versions = self._state_versions()
         self.started = time.time()
@@ -137,7 +217,7 @@ class Service:
             if tag in self._configs:
                 self._configs.move_to_end(tag)
                 return self._configs[tag]
-            pair = (cfg, Warm(cfg))
+            pair = (cfg, ServiceWarm(cfg))
             self._configs[tag] = pair
             while len(self._configs) > 8:
                 oldest = next(k for k in self._configs if k != self._base_tag)
@@ -255,7 +335,49 @@ class Service:
                 self.drafts.pop(next(iter(self.drafts)))
             while len(self.latest_draft) > 256:  # clients that name many sessions
                 self.latest_draft.pop(next(iter(self.latest_draft)))
+        if self.prefill_after is not None:
+            job.future.add_done_callback(
+                lambda _f: self.pool.submit(self._prefill, draft_id, session_id, job, cfg,
+                                            warm))
         return {"draft_id": draft_id, "state": "ready" if job.future.done() else "pending"}
+
+    def _prefill(self, draft_id: str, session_id: str, job: _Job, cfg: Config,
+                 warm: Warm) -> None:
+        """Evaluate the prepared prompt on the in-process model while the user reads it.
+
+        llama.cpp keeps the last prompt's evaluation and reuses its longest common prefix,
+        so when the user sends this text, generation starts at the first new token instead
+        of evaluating a few hundred prompt tokens first (seconds on a laptop CPU). Done
+        only for the session's newest draft once the text has been still for
+        ``prefill_after`` seconds, only when no generation is running (never delays one),
+        and only for the embedded model (a server or the agent evaluate elsewhere)."""
+        assert self.prefill_after is not None
+        time.sleep(self.prefill_after)
+        if self.latest_draft.get(session_id) != draft_id or job.prefill is not None or \
+                job.future.cancelled() or job.future.exception() is not None:
+            return
+        if cfg.get("desktop.url") or not self.generation.acquire(blocking=False):
+            return
+        try:
+            from dmc.generate import require_payload
+            from dmc.generate.prompt import initial_messages
+            from dmc.wiring import with_generation_settings
+
+            backend = warm.backend([])
+            inner = getattr(backend, "inner", backend)
+            if getattr(inner, "kind", "") != "llamacpp":
+                job.prefill = {"state": "skipped", "reason": "not the embedded model"}
+                return
+            payload = with_generation_settings(require_payload(job.future.result().doc), cfg)
+            started = time.perf_counter()
+            job.prefill = {"state": "running"}
+            inner.chat(initial_messages(payload), max_tokens=1, temperature=0.0, top_p=1.0)
+            job.prefill = {"state": "done",
+                           "seconds": round(time.perf_counter() - started, 3)}
+        except Exception as exc:  # noqa: BLE001 - an optimisation: the run does it anyway
+            job.prefill = {"state": "failed", "reason": f"{type(exc).__name__}: {exc}"}
+        finally:
+            self.generation.release()
 
     def _supersede(self, previous: str | None, now: _Job | None) -> None:
         old = self.drafts.get(previous) if previous else None
@@ -281,13 +403,21 @@ class Service:
             return {"draft_id": draft_id, "state": "cancelled" if job.cancel.is_set()
                     else "pending"}
         payload = entry.doc.get("payload") or {}
+        chunks = (entry.doc.get("context") or {}).get("chunks", [])
+        extraction = entry.doc.get("extraction") or {}
         return {"draft_id": draft_id, "state": "ready",
                 "prepare_seconds": round((job.finished or job.started) - job.started, 3),
                 "timings": entry.doc.get("run", {}).get("timings", {}),
                 "intent": entry.doc.get("intent"),
-                "context_files": list(dict.fromkeys(
-                    c["path"] for c in (entry.doc.get("context") or {}).get("chunks", []))),
-                "payload_tokens": (payload.get("metadata") or {}).get("context_tokens")}
+                "context_files": list(dict.fromkeys(c["path"] for c in chunks)),
+                "payload_tokens": (payload.get("metadata") or {}).get("context_tokens"),
+                "extraction": {k: extraction.get(k) for k in (
+                    "frameworks", "libraries", "services", "tools", "requirements",
+                    "constraints", "mentioned_symbols", "languages", "mentioned_files")
+                    if extraction.get(k)},
+                "chunks": [{k: c.get(k) for k in ("path", "start_line", "end_line", "symbol",
+                                                   "kind", "score", "why")} for c in chunks],
+                "prefill": job.prefill}
 
     # --- runs ----------------------------------------------------------------------------
 
@@ -318,7 +448,8 @@ class Service:
 
     def _emit(self, live: LiveRun, event: dict[str, Any]) -> None:
         with live.lock:
-            event = {**event, "seq": len(live.events)}
+            event = {**event, "seq": len(live.events),
+                     "t": round(time.perf_counter() - live.clock, 3)}
             live.events.append(event)
             waiters = list(live.waiters)
         self.history.add_event(live.id, event["seq"], event)
@@ -349,6 +480,15 @@ class Service:
         live.document, live.status = doc, status
         self.history.finish_run(live.id, status, doc,
                                 None if error is None else error["message"])
+        try:  # before the last event: a client that saw it finds the figures too
+            with live.lock:
+                events = [*live.events, {"event": "end",
+                                         "t": round(time.perf_counter() - live.clock, 3)}]
+            self.records.put_stats(live.id, live.created, stats_from(events, doc, status))
+        except Exception:  # noqa: BLE001 - a dashboard figure must not fail the run
+            import logging
+
+            logging.getLogger("dmc.serve").exception("no stats for run %s", live.id)
         if error is None:
             emit({"event": "done", "status": status, "document": doc})
         else:
@@ -399,10 +539,21 @@ class Service:
         if stop_after in LAPTOP_STAGES:
             return {**prepared, "run": {**prepared["run"], "cached": True}} if cached \
                 else prepared
-        with self.generation:
+        with self._lock:
+            self.waiting += 1
+        try:
+            self.generation.acquire()
+        finally:
+            with self._lock:
+                self.waiting -= 1
+        _SINK.sink = TokenBatcher(emit)
+        try:
             rest = run({k: v for k, v in prepared.items() if k != "run"}, cfg,
                        start="generate", stop_after=stop_after, options=options, warm=warm,
                        on_event=emit, cancelled=live.cancel.is_set)
+        finally:
+            _SINK.sink = None
+            self.generation.release()
         timings = {**prepared["run"]["timings"], **rest["run"]["timings"]}
         rest["run"] = {"timings": timings, "total_seconds": round(sum(timings.values()), 3),
                        **({"cached": True} if cached else {})}
@@ -427,6 +578,7 @@ class Service:
             stored["status"] = "interrupted"  # an earlier process stopped during it
         stored["document"] = live.document if live is not None and live.done else \
             self.history.document(run_id)
+        stored["actions"] = self.records.actions(run_id)
         return stored
 
     async def follow(self, run_id: str, after: int = -1) -> AsyncIterator[dict[str, Any]]:
@@ -466,6 +618,156 @@ class Service:
             with live.lock:
                 live.waiters.discard((loop, flag))
 
+    # --- a run's result: the diff against the tree, apply, discard ------------------------
+
+    def _result(self, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The finished run's result and its files (a DmcError says why there are none)."""
+        info = self.describe_run(run_id)
+        if info is None:
+            raise LookupError(run_id)
+        if info["status"] == "running":
+            raise DmcError("the run is still running", Exit.USAGE)
+        result = (info.get("document") or {}).get("result")
+        if not result or not result.get("files"):
+            raise DmcError("this run produced no code to apply", Exit.USAGE)
+        return result, list(result["files"])
+
+    def changes(self, run_id: str) -> dict[str, Any]:
+        """Each file of the run's result as a diff against the working tree now, or why it
+        would be refused (dmc.apply's checks, file by file)."""
+        from dmc.apply import plan
+
+        result, files = self._result(run_id)
+        out = []
+        for f in files:
+            try:
+                planned = plan(self.repo, [f])[0]
+            except DmcError as exc:
+                out.append({"path": f["path"], "refused": exc.message, "hint": exc.hint,
+                            "code": f.get("code", "")})
+                continue
+            out.append({"path": planned.rel, "new_file": not planned.target.is_file(),
+                        "diff": planned.diff(), "code": f.get("code", "")})
+        return {"run_id": run_id, "status": result.get("status"),
+                "reason": result.get("reason"), "files": out,
+                "applicable": all("refused" not in f for f in out),
+                "actions": self.records.actions(run_id)}
+
+    def apply(self, run_id: str, partial: bool = False) -> dict[str, Any]:
+        """Write the run's result into the tree: ``dmc run --apply``'s rules (a result that
+        is not a success only with ``partial``; dmc.apply refuses truncated files, files
+        outside the repository or in .git, files with uncommitted changes, whole-file
+        replacements and edits that no longer apply; nothing is written if any is)."""
+        from dmc.apply import apply_files
+
+        result, files = self._result(run_id)
+        status = result.get("status")
+        if status != "success" and not partial:
+            raise DmcError(f"not applied: the result is {status} "
+                           f"({result.get('reason') or 'see the result'})", Exit.USAGE,
+                           hint="apply it anyway as a partial result")
+        with self._lock:  # two tabs pressing Apply at once write once
+            written = apply_files(self.repo, files)
+            self.records.add_action(run_id, "applied", {"files": written,
+                                                        "partial": status != "success"})
+        return {"run_id": run_id, "applied": written}
+
+    def discard(self, run_id: str) -> dict[str, Any]:
+        """Remember that the user set the result aside (nothing on disk changes)."""
+        self._result(run_id)
+        self.records.add_action(run_id, "discarded", {})
+        return {"run_id": run_id, "discarded": True}
+
+    # --- the dashboard's figures ---------------------------------------------------------
+
+    def start_sampler(self) -> None:
+        """Record the process (memory, queue) every ``sample_every`` seconds and the index
+        every fourth time, in the history store: the dashboard's series over time."""
+        def loop() -> None:
+            n = 0
+            while not self._stop.wait(0 if n == 0 else self.sample_every):
+                try:
+                    self.sample(index=n % 4 == 0)
+                except Exception:  # noqa: BLE001 - a missed sample, the service goes on
+                    import logging
+
+                    logging.getLogger("dmc.serve").exception("sampling failed")
+                n += 1
+
+        self.records.backfill()
+        threading.Thread(target=loop, name="dmc-serve-samples", daemon=True).start()
+
+    def sample(self, index: bool = True) -> None:
+        """One sample of the process (and of the index)."""
+        from dmc.service.metrics import rss_mib
+
+        with self._lock:
+            running = sum(1 for r in self.runs.values() if not r.done)
+            waiting = self.waiting
+        self.records.add_sample("process", {
+            "rss_mib": rss_mib(), "running": running, "waiting": waiting,
+            "drafts": len(self.drafts), "cache_entries": self.cache.stats()["entries"]})
+        if index:
+            figures = self.index_figures()
+            self.records.add_sample("index", {k: figures.get(k) for k in (
+                "files", "chunks", "bytes", "last_indexed", "stale", "behind_head")})
+
+    def index_figures(self) -> dict[str, Any]:
+        from dmc.service.metrics import index_figures
+        from dmc.wiring import index_settings
+
+        settings = index_settings(self.cfg, self.repo) if self.repo else None
+        return index_figures(self.repo, settings)
+
+    def agents(self) -> dict[str, Any]:
+        """Who generates, whether it is healthy, and the queue in front of it."""
+        with self._lock:
+            queue = {"running": sum(1 for r in self.runs.values() if not r.done),
+                     "generating": 1 if self.generation.locked() else 0,
+                     "waiting": self.waiting}
+        urls = self.cfg.get("desktop.url") or []
+        warm = self._configs[self._base_tag][1]
+        if not urls:
+            backend = warm.loaded_backend()
+            health = backend.health() if backend is not None else \
+                {"ok": None, "detail": "not loaded yet (loads on the first generation)"}
+            return {"mode": "in-process", "queue": queue, "backend": health, "agents": []}
+        client = warm.client()
+        agents = []
+        for url in urls:
+            started = time.perf_counter()
+            h = client.health(url)
+            agents.append({"url": url, "ok": bool(h and h.get("status") == "ok"),
+                           "seconds": round(time.perf_counter() - started, 3),
+                           "health": h})
+        return {"mode": "agent", "queue": queue, "agents": agents}
+
+    def metrics(self, kind: str, hours: float = 24.0) -> dict[str, Any]:
+        """The figures behind one chart of the dashboard, over the last ``hours``."""
+        from dmc.service import metrics as m
+
+        since = time.time() - hours * 3600
+        window = {"hours": hours, "since": since, "now": time.time()}
+        if kind in ("latency", "throughput", "quality"):
+            rows = self.records.stats(since)
+            builder = {"latency": m.latency, "throughput": m.throughput,
+                       "quality": m.quality}[kind]
+            return {**window, **builder(rows)}
+        if kind == "memory":
+            points = self.records.samples("process", since)
+            return {**window, "samples": [{"at": p["at"], "rss_mib": p["rss_mib"]}
+                                          for p in points],
+                    "now_mib": m.rss_mib(), "sample_every_s": self.sample_every}
+        if kind == "queue":
+            points = self.records.samples("process", since)
+            return {**window, "samples": [{"at": p["at"], "running": p.get("running", 0),
+                                           "waiting": p.get("waiting", 0)} for p in points],
+                    **self.agents()}
+        if kind == "index":
+            return {**window, **self.index_figures(),
+                    "samples": self.records.samples("index", since)}
+        raise LookupError(kind)
+
     def status(self) -> dict[str, Any]:
         """What the service holds now (for /v1/status and the benchmarks)."""
         import resource
@@ -480,6 +782,7 @@ class Service:
                                      1)}
 
     def close(self) -> None:
+        self._stop.set()
         for live in list(self.runs.values()):
             live.cancel.set()
         self.pool.shutdown(wait=False, cancel_futures=True)
