@@ -115,13 +115,14 @@ def test_an_edit_block_changes_only_what_it_quotes(dmc: Any, tmp_path: Path) -> 
         ln[0] for ln in f["diff"].splitlines()[2:] if ln and ln[0] in "+-")
 
 
-def test_an_echoed_whole_file_is_refused_and_the_model_told(dmc: Any, tmp_path: Path) -> None:
+def test_an_echoed_whole_file_changes_nothing_and_the_model_is_told(dmc: Any,
+                                                                   tmp_path: Path) -> None:
     payload = demo_payload(dmc, tmp_path)
     result, double = run_script(payload, [ECHO, EDIT])
     first = result["metadata"]["iterations"][0]
-    assert first["edits"]["whole_files_refused"] == ["routes/api.js"]
+    assert first["edits"]["refused"] == ["routes/api.js: it changes nothing"]
     feedback = double.requests[1]["messages"][-1]["content"]
-    assert "only SEARCH/REPLACE blocks are applied" in feedback
+    assert "Not applied (routes/api.js: it changes nothing)" in feedback
     assert result["status"] == "success"
     assert "⟦dmc" not in result["files"][0]["code"]
 
@@ -194,8 +195,35 @@ def test_a_bare_snippet_in_a_change_is_never_a_new_file(dmc: Any, tmp_path: Path
                "res.status(204).end());\n```")
     result, double = run_script(payload, [snippet, EDIT])
     first = result["metadata"]["iterations"][0]
-    assert first["edits"]["whole_files_refused"] == ["a code block without a `File: <path>` line"]
-    assert "without a `File: <path>` line was ignored" in double.requests[1]["messages"][-1][
-        "content"]
+    [why] = first["edits"]["refused"]
+    assert why.startswith("a code block without a `File: <path>` line: only part of the file")
+    assert why in double.requests[1]["messages"][-1]["content"]
     assert [f["path"] for f in result["files"]] == ["routes/api.js"]
     assert result["status"] == "success"
+
+
+REWRITE = ("File: routes/api.js\n```javascript\n"
+           + ORIGINAL.replace("module.exports = router;",
+                              'router.delete("/users/:id", async (req, res) => {\n'
+                              "  await User.deleteById(req.params.id);\n"
+                              "  res.status(204).end();\n});\n\nmodule.exports = router;")
+           .replace("\n\nrouter.post", "\nrouter.post")  # the model's spacing noise
+           + "```\n")
+
+
+def test_a_whole_file_answer_becomes_edits_of_only_what_changed(dmc: Any,
+                                                                 tmp_path: Path) -> None:
+    """Small models often rewrite the whole file: the change is kept, as edit blocks, and
+    `--apply` writes those lines only (the dropped blank line stays)."""
+    repo = committed_demo(tmp_path)
+    res = run_apply(dmc, repo, [REWRITE])
+    assert res.code in (0, 1), res.stderr
+    doc = orjson.loads(res.stdout)
+    first = doc["result"]["metadata"]["iterations"][0]
+    assert first["edits"]["converted"] == ["routes/api.js: made from a whole-file answer"]
+    [f] = doc["result"]["files"]
+    assert f["edits"] and "\nrouter.post" in f["code"] and "\n\nrouter.post" in f["code"]
+    assert doc["run"]["applied"] == ["routes/api.js"]
+    diff = subprocess.run(["git", "diff", "--numstat"], cwd=repo, capture_output=True,
+                          text=True, check=True).stdout.split()
+    assert diff[:2] == ["5", "0"]  # the route and its blank line; nothing removed

@@ -111,6 +111,7 @@ class Pass:
     preexisting: dict[str, str] = field(default_factory=dict)
     edit_failures: list[Any] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    converted: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
 
     @property
@@ -257,7 +258,8 @@ class _Run:
         if self.base_states:
             # every sample of a pass edits the files as that pass was shown them
             edit = changes.from_answer(result.text, self.pass_base or self.base_states,
-                                       language=self.task.get("language"), cut_off=cut)
+                                       language=self.task.get("language"), cut_off=cut,
+                                       request=str(self.task.get("description") or ""))
             files = edit.files
         else:
             files = extract_files(result.text, language=self.task.get("language"),
@@ -297,6 +299,7 @@ class _Run:
                  result.text, model_checks=model_run, preexisting=self.preexisting)
         if edit is not None:
             p.states, p.edit_failures, p.ignored = edit.states, edit.failures, edit.ignored
+            p.converted = edit.converted
             p.missing = changes.missing_named(str(self.task.get("description") or ""),
                                               self.base_states, files)
         p.record = {
@@ -309,7 +312,8 @@ class _Run:
             "repairs": [f.repair for f in files if f.repair],
             **({"edits": {"blocks_applied": sum(len(s.blocks) for s in p.states.values()),
                           "blocks_failed": len(p.edit_failures),
-                          "whole_files_refused": p.ignored, "missing": p.missing}}
+                          "converted": p.converted, "refused": p.ignored,
+                          "missing": p.missing}}
                if edit is not None else {}),
             "prompt_tokens": result.prompt_tokens, "tokens": result.completion_tokens,
             "seconds": round(result.seconds, 3),
@@ -357,13 +361,9 @@ class _Run:
             states = p.states or self.base_states
             current = {path: st.content for path, st in states.items()}
             said = [render_failures(p.edit_failures, files=current)] if p.edit_failures else []
-            whole = [i for i in p.ignored if not i.startswith("a code block")]
-            if whole:
-                said.append("Whole files were given for " + ", ".join(whole) + "; they "
-                            "exist, so only SEARCH/REPLACE blocks are applied to them.")
-            if len(whole) < len(p.ignored):
-                said.append("A code block without a `File: <path>` line was ignored: change "
-                            "existing files with SEARCH/REPLACE blocks after `File: <path>`.")
+            if p.ignored:
+                said.append("Not applied (" + "; ".join(p.ignored) + "). Change existing "
+                            "files with SEARCH/REPLACE blocks after `File: <path>`.")
             if p.missing:
                 said.append("The request asks for " + ", ".join(p.missing) + ", but no "
                             "applied edit adds it.")

@@ -27,6 +27,7 @@ from dmc.generate.edits import (
     parse_edits,
     strip_markers,
 )
+from dmc.generate.rewrites import Conversion, blocks_from_rewrite, blocks_from_snippet
 
 MAX_FILE_CHARS = 60_000
 
@@ -65,8 +66,9 @@ class EditPass:
     files: list[CodeFile]
     states: dict[str, FileState]
     failures: list[BlockFailure]
-    ignored: list[str]  # whole files offered for existing paths (not applied)
+    ignored: list[str]  # "where: why" for code that could not be turned into edits
     blocks: int
+    converted: list[str] = field(default_factory=list)  # whole files / snippets made edits
 
 
 def language_of(path: str) -> str | None:
@@ -77,8 +79,13 @@ def language_of(path: str) -> str | None:
 
 
 def from_answer(answer: str, base: dict[str, FileState], *, language: str | None,
-                cut_off: str | None) -> EditPass:
-    """Apply the answer's blocks on top of ``base`` (the best pass so far), take new files."""
+                cut_off: str | None, request: str = "") -> EditPass:
+    """Apply the answer's blocks on top of ``base`` (the best pass so far), take new files.
+
+    Code for an existing file that is not written as blocks — the whole file again, or only
+    the definitions that changed (with or without a path, when one file is being changed) —
+    is turned into blocks (:mod:`dmc.generate.rewrites`) or refused with the reason.
+    """
     parsed = parse_edits(answer, known_paths=list(base))
     states = {p: FileState(s.path, s.original, list(s.blocks), s.content)
               for p, s in base.items()}
@@ -103,18 +110,53 @@ def from_answer(answer: str, base: dict[str, FileState], *, language: str | None
     for path, state in states.items():
         if state.blocks:
             files[path] = edited_file(state)
-    ignored = []
+    ignored: list[str] = []
+    converted: list[str] = []
+    existing = [p for p, s in states.items() if s.original]
     for f in extract_files(parsed.rest, language=language, cut_off=cut_off):
-        if f.path in states and states[f.path].original:
-            ignored.append(f.path)  # a whole file for an existing path: would delete code
+        pathless = f.path.startswith("generated")
+        path = existing[0] if pathless and len(existing) == 1 else f.path
+        state = states.get(path)
+        if state is None or not state.original:
+            if pathless:
+                # a block with no path, in a change to several files: never a new file
+                ignored.append("a code block without a `File: <path>` line: it could be for "
+                               "any of " + ", ".join(existing))
+                continue
+            files.setdefault(f.path, CodeFile(f.path, strip_markers(f.code), f.language,
+                                              f.truncated, f.repair))
             continue
-        if f.path.startswith("generated"):
-            # a block with no path, in a change: a snippet, never a new file to write
-            ignored.append("a code block without a `File: <path>` line")
+        if f.truncated:
+            ignored.append(f"{path}: the answer was cut off inside it")
             continue
-        files.setdefault(f.path, CodeFile(f.path, strip_markers(f.code), f.language,
-                                          f.truncated, f.repair))
-    return EditPass(list(files.values()), states, failures, ignored, len(parsed.blocks))
+        conversion = as_blocks(path, state.content, f.code, request=request)
+        if not conversion.blocks:
+            where = "a code block without a `File: <path>` line" if pathless else path
+            ignored.append(f"{where}: {conversion.refused or 'it changes nothing'}")
+            continue
+        result = apply_edits(state.content, list(conversion.blocks), path=path)
+        applied = [o.block for o in result.outcomes if o.applied]
+        failures += result.failures
+        if applied:
+            state.blocks += applied
+            state.content = result.content
+            files[path] = edited_file(state)
+            converted.append(f"{path}: {conversion.blocks[0].notes[0]}")
+    return EditPass(list(files.values()), states, failures, ignored, len(parsed.blocks),
+                    converted)
+
+
+def as_blocks(path: str, current: str, code: str, *, request: str) -> Conversion:
+    """Blocks from code written for an existing file: a rewrite when the code keeps most of
+    the file's lines, else (Python) a snippet of definitions to put in place."""
+    old = [ln.strip() for ln in current.splitlines() if ln.strip()]
+    new = [ln.strip() for ln in code.splitlines() if ln.strip()]
+    kept = difflib.SequenceMatcher(None, old, new, autojunk=False).get_matching_blocks()
+    if old and sum(b.size for b in kept) >= 0.5 * len(old):
+        return blocks_from_rewrite(path, current, code, named=request)
+    if language_of(path) == "python":
+        return blocks_from_snippet(path, current, code)
+    return Conversion((), "only part of the file was given, and not as SEARCH/REPLACE blocks")
 
 
 def edited_file(state: FileState) -> CodeFile:
