@@ -147,8 +147,20 @@ def test_no_checks_from_prose_without_examples() -> None:
     assert from_text("add a DELETE /users/:id route that returns 204 and is fast", "r") == []
     # calls on names describe behaviour; they are not examples that can run
     for text in ("find(lst, x) returns -1 if x is missing", "fib(n) should return 0",
-                 "count(s) is 0 for an empty string"):
+                 # an empty input with no one function to call: nothing to guess
+                 "write a function that returns [] for an empty list",
+                 "merge(a, b) returns [] for an empty list",
+                 "parse(s) and render(t): both give '' for an empty string"):
         assert from_text(text, "r") == [], text
+
+
+def test_a_value_for_the_empty_input_becomes_a_call_of_the_one_function() -> None:
+    cases = {"count(s) is 0 for an empty string": "assert count('') == 0",
+             "write flatten(xs); it returns [] for an empty list": "assert flatten([]) == []",
+             "is_sorted(xs) should return True for an empty list": "assert is_sorted([]) is True",
+             "invert(d) gives {} for an empty dict": "assert invert({}) == {}"}
+    for text, code in cases.items():
+        assert [c.code for c in from_text(text, "r")] == [code], text
 
 
 def test_prose_examples_take_the_whole_literal() -> None:

@@ -41,6 +41,14 @@ _DOCTEST = re.compile(r"^[ \t]*>>>[^\n]*\n(?:[ \t]*\.\.\.[^\n]*\n)*"
 _CALL = r"[A-Za-z_][\w.]*\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)"
 _PROSE = re.compile(rf"(?P<call>{_CALL})`?\s*(?:==|->|→|=>|should\s+(?:return|give|be)|returns?"
                     rf"|gives?|is|equals?)\s+`?(?=(?P<expected>[^\n`]+))", re.I)
+# "returns [] for an empty list": a value for the empty input of the request's one function
+_EMPTY = re.compile(r"\b(?:returns?|gives?|should\s+(?:return|give|be)|is|yields?)\s+`?(?P<value>"
+                    r"\[\]|\(\)|\{\}|''|\"\"|0|0\.0|None|True|False|-1|set\(\))`?\s+(?:for|on|"
+                    r"when\s+given|given|if\s+(?:given|passed))\s+(?:an?\s+|the\s+)?empty\s+"
+                    r"(?P<kind>list|array|string|str|text|dict|dictionary|mapping|tuple|set)\b", re.I)
+_EMPTY_ARG = {"list": "[]", "array": "[]", "string": "''", "str": "''", "text": "''",
+              "dict": "{}", "dictionary": "{}", "mapping": "{}", "tuple": "()", "set": "set()"}
+_SIGNATURE = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\(([^()]*)\)")
 
 
 @dataclass
@@ -123,7 +131,29 @@ def from_text(text: str, source: str) -> list[Check]:
         expected = _literal_prefix(m.group("expected"))
         if expected is not None and _literal_call(call):
             add("assert", f"assert {call} == {expected}")
+    name = _one_function(text)
+    if name is not None:
+        for m in _EMPTY.finditer(stripped):
+            value = m.group("value")
+            expected = f"is {value}" if value in ("None", "True", "False") else f"== {value}"
+            add("assert", f"assert {name}({_EMPTY_ARG[m.group('kind').lower()]}) {expected}")
     return checks
+
+
+def _one_function(text: str) -> str | None:
+    """The request's one function of one argument (``flatten(xs)``, ``assert f([1]) == 1``);
+    None when it names none, several, or one that takes more: then "returns [] for an empty
+    list" cannot be turned into a call without guessing."""
+    found: dict[str, set[int]] = {}
+    for name, args in _SIGNATURE.findall(text):
+        if name in {"assert", "print", "len", "str", "int", "list", "dict", "set", "tuple",
+                    "range", "sorted", "sum", "min", "max", "abs", "type", "isinstance"}:
+            continue
+        found.setdefault(name, set()).add(len([a for a in args.split(",") if a.strip()]))
+    if len(found) != 1:
+        return None
+    [(name, arities)] = found.items()
+    return name if arities == {1} else None
 
 
 def _literal_call(call: str) -> bool:
