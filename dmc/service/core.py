@@ -182,6 +182,10 @@ class Service:
         self.prefill_after = prefill_after  # None: no prompt evaluation ahead of a run
         self.sample_every = sample_every
         self._stop = threading.Event()
+        self._prefilling = threading.Lock()
+        # its own thread: a prefill waiting its turn must not hold a worker that drafts
+        # and runs need
+        self.prefill_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dmc-prefill")
         self.waiting = 0  # runs waiting for the generation lock
         self.runs: OrderedDict[str, LiveRun] = OrderedDict()
         self.drafts: dict[str, _Job] = {}  # draft id -> job
@@ -337,8 +341,8 @@ class Service:
                 self.latest_draft.pop(next(iter(self.latest_draft)))
         if self.prefill_after is not None:
             job.future.add_done_callback(
-                lambda _f: self.pool.submit(self._prefill, draft_id, session_id, job, cfg,
-                                            warm))
+                lambda _f: self.prefill_pool.submit(self._prefill, draft_id, session_id, job,
+                                                    cfg, warm))
         return {"draft_id": draft_id, "state": "ready" if job.future.done() else "pending"}
 
     def _prefill(self, draft_id: str, session_id: str, job: _Job, cfg: Config,
@@ -352,12 +356,27 @@ class Service:
         ``prefill_after`` seconds, only when no generation is running (never delays one),
         and only for the embedded model (a server or the agent evaluate elsewhere)."""
         assert self.prefill_after is not None
+        if self.latest_draft.get(session_id) != draft_id:
+            job.prefill = {"state": "skipped", "reason": "newer text"}
+            return
         time.sleep(self.prefill_after)
-        if self.latest_draft.get(session_id) != draft_id or job.prefill is not None or \
-                job.future.cancelled() or job.future.exception() is not None:
+        if job.future.cancelled() or job.future.exception() is not None:
             return
-        if cfg.get("desktop.url") or not self.generation.acquire(blocking=False):
+        if cfg.get("desktop.url"):
+            job.prefill = {"state": "skipped", "reason": "generation runs on the agent"}
             return
+        job.prefill = {"state": "waiting"}
+        with self._prefilling:  # one at a time: a newer one reuses what the last evaluated
+            if self.latest_draft.get(session_id) != draft_id:
+                job.prefill = {"state": "skipped", "reason": "newer text"}
+                return
+            if not self.generation.acquire(blocking=False):
+                job.prefill = {"state": "skipped", "reason": "a generation is running"}
+                return
+            self._prefill_now(job, cfg, warm)
+
+    def _prefill_now(self, job: _Job, cfg: Config, warm: Warm) -> None:
+        """The prompt evaluation itself; the generation lock is held and released here."""
         try:
             from dmc.generate import require_payload
             from dmc.generate.prompt import initial_messages
@@ -786,4 +805,5 @@ class Service:
         for live in list(self.runs.values()):
             live.cancel.set()
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.prefill_pool.shutdown(wait=False, cancel_futures=True)
         self.history.close()

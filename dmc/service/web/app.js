@@ -138,7 +138,7 @@
       }
       showDraft(st);
       // the prompt is evaluated ahead on the embedded model: say when it is
-      for (let i = 0; i < 90 && !ctl.signal.aborted && (!st.prefill || st.prefill.state === "running"); i++) {
+      for (let i = 0; i < 90 && !ctl.signal.aborted && (!st.prefill || ["running", "waiting"].includes(st.prefill.state)); i++) {
         await new Promise((r) => setTimeout(r, 500));
         if (ctl.signal.aborted) return;
         st = await api(`/v1/draft/${started.draft_id}`, { signal: ctl.signal });
@@ -263,7 +263,8 @@
         if (!run.firstToken) {
           run.firstToken = true;
           if (perf.sentAt !== null && perf.runId === run.id && perf.firstTokenAt === null) {
-            perf.firstTokenAt = performance.now();
+            // on screen: the frame after the text went into the page
+            requestAnimationFrame(() => { if (perf.firstTokenAt === null) perf.firstTokenAt = performance.now(); });
           }
         }
         break;
@@ -568,7 +569,7 @@
         text: `${d.checks_passed}/${d.checks_run}`, color: "#2457c5" },
     ] : []);
     $("chart-quality").querySelector(".figures").textContent = d.generated_runs
-      ? `${d.generated_runs} run(s) with code; refinement lift ${d.lift >= 0 ? "+" : ""}${Math.round(d.lift * 100)} points`
+      ? `${d.generated_runs} generated run(s); refinement lift ${d.lift >= 0 ? "+" : ""}${Math.round(d.lift * 100)} points`
       : "no generated runs in this window";
   }
 
