@@ -166,16 +166,5 @@ def planned(doc: Document, payload: dict[str, Any], cfg: Any, state: dict[str, A
 
         return generate(sp, state["backend"], on_event=on_event, repo=cfg.repo)
 
-    def progress(event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "step":
-            ui.note("generate", f"step {event['step']}/{event['of']}: {event['title'][:70]} "
-                    f"[{', '.join(event['files'])}]")
-        elif kind == "step_done":
-            ui.note("generate", f"step {event['step']}: {event['status']}"
-                    + (f" ({event['reason']})" if event.get("reason") else ""))
-        else:
-            show_generation_event(event)
-
-    return plan, run_plan(payload, plan, on_event=progress, repo=cfg.repo,
+    return plan, run_plan(payload, plan, on_event=show_generation_event, repo=cfg.repo,
                           generate_step=step)

@@ -34,6 +34,9 @@ def main(
     remote: bool = typer.Option(False, "--remote", help="Generate on the agent "
                                 "(desktop.url)."),
     refresh: bool = typer.Option(False, "--refresh", help="Build or refresh the index first."),
+    plan: bool = typer.Option(False, "--plan", help="Plan first (models.planning) and generate "
+                              "step by step; without it generation.plan decides (auto: when "
+                              "the context does not fit, or several files change)."),
     service: bool = typer.Option(False, "--service", help="Run on the laptop service "
                                  "(`dmc serve`, at serve.host:serve.port) when one serves "
                                  "this repository: warm models, cached context; the same "
@@ -56,15 +59,16 @@ def main(
     doc = new_document(" ".join(text), str(cfg.repo) if cfg.repo else None)
     remembered = False
     try:
+        # the service runs without a plan of its own: --plan runs here
         served = _via_service(doc, cfg, stop_after, refresh=refresh, local=local,
-                              remote=remote, cont=cont) if service else None
+                              remote=remote, cont=cont) if service and not plan else None
         if served is not None:
             doc, remembered = served, True  # the service keeps the history
         else:
             if cont:
                 doc = _continue(doc, cfg)
             doc = _pipeline(doc, cfg, stop_after, refresh=refresh, local=local,
-                            remote=remote)
+                            remote=remote, plan=plan)
     except DmcError as exc:
         fail("run", exc)
     except KeyboardInterrupt:
@@ -129,14 +133,15 @@ class _Progress:
 
 
 def _pipeline(doc: Document, cfg: Any, stop_after: str | None, *, refresh: bool,
-              local: bool, remote: bool) -> Document:
+              local: bool, remote: bool, plan: bool = False) -> Document:
     """The stages in this process, their progress on stderr."""
     from dmc.pipeline import RunOptions, run
 
     progress = _Progress()
     try:
         return run(doc, cfg, stop_after=stop_after, on_event=progress,
-                   options=RunOptions(refresh=refresh, local=local, remote=remote))
+                   options=RunOptions(refresh=refresh, local=local, remote=remote,
+                                      plan=plan))
     finally:
         progress.stop()
 

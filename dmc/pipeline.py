@@ -58,6 +58,7 @@ class RunOptions:
     refresh: bool = False  # build or refresh the index first
     local: bool = False  # generate in this process even with desktop.url
     remote: bool = False  # require the agent
+    plan: bool = False  # plan first and generate step by step (else generation.plan decides)
 
 
 class Warm:
@@ -360,8 +361,12 @@ def _generate(doc: Document, ctx: _Context) -> Document:
         ctx.check()
         ctx.emit({**event, "stage": "generate"})
 
+    use_agent = bool(urls) and not ctx.options.local
     try:
-        if urls and not ctx.options.local:
+        plan = _plan(doc, payload, ctx, use_agent)
+        if plan is not None:
+            result = _follow(payload, plan, ctx, use_agent, forward)
+        elif use_agent:
             result = dict(ctx.warm.client().generate(payload, on_event=forward))
         else:
             notes: list[str] = []
@@ -370,13 +375,50 @@ def _generate(doc: Document, ctx: _Context) -> Document:
                 ctx.emit.message("note", "generate", n)
             result = generate(payload, backend, on_event=forward, cancelled=ctx.cancelled,
                               repo=ctx.cfg.repo)  # here: its own tests run as checks
-            if (result.get("metadata") or {}).get("interrupted"):
-                raise KeyboardInterrupt  # Ctrl-C: the run stops here, nothing is applied
+        if (result.get("metadata") or {}).get("interrupted"):
+            raise KeyboardInterrupt  # Ctrl-C: the run stops here, nothing is applied
     except Stop:
         raise Cancelled from None
     out = dict(doc)
     out["result"] = result
     return out
+
+
+def _plan(doc: Document, payload: dict[str, Any], ctx: _Context,
+          use_agent: bool) -> dict[str, Any] | None:
+    """The plan this run follows: the document's own, one asked for (``plan``), or one
+    ``generation.plan`` calls for; None: generate in one go. With an agent, "auto" does not
+    plan (a planner loaded on the laptop would cost more than it saves)."""
+    from dmc.plan import describe, plan_for
+
+    asked = ctx.options.plan
+    if doc.get("plan") is None and not asked and use_agent and \
+            ctx.cfg.get("generation.plan") == "auto":
+        return None
+    notes: list[str] = []
+    share = None if use_agent else ctx.warm.backend(notes)
+    plan = plan_for(doc, payload, ctx.cfg, asked=asked, share=share, notes=notes)
+    for n in notes:
+        ctx.emit.message("note", "generate", n)
+    if plan is not None:
+        for line in describe(plan):
+            ctx.emit.message("note", "generate", line)
+    return plan
+
+
+def _follow(payload: dict[str, Any], plan: dict[str, Any], ctx: _Context, use_agent: bool,
+            forward: Callable[[Event], None]) -> dict[str, Any]:
+    """Generate ``plan`` step by step, each step here or on the agent."""
+    from dmc.generate import generate
+    from dmc.plan import run_plan
+
+    def step(sp: dict[str, Any], on_event: Any) -> dict[str, Any]:
+        if use_agent:
+            return dict(ctx.warm.client().generate(sp, on_event=on_event))
+        return generate(sp, ctx.warm.backend([]), on_event=on_event, cancelled=ctx.cancelled,
+                        repo=ctx.cfg.repo)
+
+    return run_plan(payload, plan, on_event=forward, repo=ctx.cfg.repo, generate_step=step)
 
 
 def _validate(doc: Document, ctx: _Context) -> Document:

@@ -221,8 +221,15 @@ def agent_client(cfg: Config, **overrides: Any) -> Any:
 
 def describe_generation_event(event: dict[str, Any]) -> list[str]:
     """The lines a person is shown for one of generate's progress events (none for most):
-    one per refinement pass with its checks, the first failures, a wait, a stop."""
+    one per refinement pass with its checks, the first failures, a wait, a stop, and the
+    start and end of each step of a plan."""
     kind = event.get("event")
+    if kind == "step":
+        return [f"step {event['step']}/{event['of']}: {str(event['title'])[:70]} "
+                f"[{', '.join(event['files'])}]"]
+    if kind == "step_done":
+        return [f"step {event['step']}: {event['status']}"
+                + (f" ({event['reason']})" if event.get("reason") else "")]
     if kind == "iteration":
         checks = event.get("checks") or {}
         shown = (f"{checks.get('passed', 0)}/{checks.get('run', 0)} checks, "

@@ -471,3 +471,34 @@ def test_embedded_planner_asks_llama_cpp_under_the_schema(tmp_path: Path) -> Non
     assert plan["metadata"]["tokens"] == 42
     missing = LlamaCppPlanner(tmp_path / "absent.gguf")
     assert "missing" in str(missing.unavailable())
+
+
+def test_run_plan_follows_the_plan_and_applies_both_steps(dmc: Any, tmp_path: Path) -> None:
+    """`dmc run --plan --apply`: the pipeline plans (planner: Ollama TEST DOUBLE), generates
+    step by step (coder: another TEST DOUBLE) and --apply writes both files' edits."""
+    repo = demo_repo(tmp_path)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@x",
+                    "commit", "-qm", "demo"], check=True)
+    planner = planner_double(PLAN_ANSWER)
+    coder = OllamaDouble([STEP1, STEP2])
+    try:
+        res = dmc("run", "--plan", "--apply", "--json", "--local",
+                  "--set", f"models.ollama_url={planner.url}",
+                  "--set", f"models.planning=ollama:{PLANNER}",
+                  "--set", "generation.backend=ollama",
+                  "--set", f"generation.server=ollama:{coder.url}",
+                  "--set", "models.generation=qwen2.5-coder",
+                  "--set", "generation.generated_tests=false", REQUEST, cwd=repo)
+    finally:
+        planner.stop()
+        coder.stop()
+    assert res.code in (0, 1), res.stderr
+    doc = orjson.loads(res.stdout)
+    assert "step 2/2: add the DELETE route" in res.stderr
+    assert [s["status"] for s in doc["result"]["metadata"]["plan"]["steps"]] == [
+        "success", "success"]
+    assert sorted(doc["run"]["applied"]) == ["models/User.js", "routes/api.js"]
+    assert "static async deleteById(id)" in (repo / "models" / "User.js").read_text()
+    assert 'router.delete("/users/:id"' in (repo / "routes" / "api.js").read_text()
+    assert len(planner.requests) == 1 and len(coder.requests) == 2
