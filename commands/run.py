@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import typer
 from dmc.commands import ui
@@ -13,15 +13,15 @@ from dmc.contract import DmcError, Document, Exit, dumps, new_document
 
 #: dmc.pipeline.STAGES, spelt out so that loading the CLI does not load the pipeline (a test
 #: checks the two agree)
-STAGES = ("intent", "extract", "retrieve", "optimize", "generate", "validate")
+Stage = Literal["intent", "extract", "retrieve", "optimize", "generate", "validate"]
+STAGES: tuple[str, ...] = get_args(Stage)
 
 
 def main(
     text: list[str] = typer.Argument(..., help="The request, in plain language."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole document instead of "
                                  "the code."),
-    stop_after: str = typer.Option(None, "--stop-after", help="Stop after this stage: "
-                                   + ", ".join(STAGES) + "."),
+    stop_after: Stage = typer.Option(None, "--stop-after", help="Stop after this stage."),
     apply_partial: bool = typer.Option(False, "--apply-partial", help="With --apply, write a "
                                        "result that is not a success too (never a truncated "
                                        "file)."),
@@ -51,8 +51,6 @@ def main(
     stderr; the generated code goes to stdout (--json for the whole document). Exits 1 when
     the final validation finds blocking issues.
     """
-    if stop_after is not None and stop_after not in STAGES:
-        fail("run", DmcError(f"--stop-after must be one of {', '.join(STAGES)}"))
     if local and remote:
         fail("run", DmcError("--local and --remote contradict each other"))
     cfg = load_config("run", repo=repo, sets=sets)

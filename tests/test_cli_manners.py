@@ -57,6 +57,16 @@ def test_bad_choice_is_a_usage_error_naming_the_choices(dmc) -> None:
     assert len(res.stderr.strip().splitlines()) == 1
 
 
+def test_run_stop_after_is_a_choice_of_the_stages(dmc) -> None:
+    res = dmc("run", "--stop-after", "deploy", "add a route")
+    assert res.code == 2 and res.doc["error"]["stage"] == "run"
+    assert "'intent', 'extract', 'retrieve', 'optimize', 'generate', 'validate'" in \
+        res.doc["error"]["message"]
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert "<intent|extract|retrieve|optimize|generate|validate>" in \
+        dmc("run", "-h").stdout.decode()
+
+
 def test_fixed_value_options_list_their_choices_in_help(dmc) -> None:
     assert "<hybrid|dense|lexical>" in dmc("retrieve", "-h").stdout.decode()
     backends = "|".join(typing.get_args(BackendName))
