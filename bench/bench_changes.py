@@ -388,6 +388,9 @@ def laptop_payload(repo: Path, request: str) -> dict[str, Any]:
         raise RuntimeError(f"dmc optimize failed: {proc.stderr.decode()[-300:]}")
     payload: dict[str, Any] = orjson.loads(proc.stdout)["payload"]
     payload["generation"] = {**payload.get("generation", {}), **GENERATION}
+    budget = os.environ.get("DMC_BENCH_TIME_BUDGET")
+    if budget:  # development runs on a loaded machine: rates without the clock's say
+        payload["generation"]["time_budget_s"] = float(budget)
     return payload
 
 
@@ -527,6 +530,9 @@ def run_model(model: str, chosen: list[Task], modes: list[str], root: Path,
 
     backend = make_backend(kind="llamacpp", server=None, model=model, timeout=900,
                            connect_timeout=5, context_window=CTX)
+    threads = os.environ.get("DMC_BENCH_THREADS")
+    if threads:  # on a shared machine one thread avoids llama.cpp's spin-waiting collapse
+        backend.n_threads = int(threads)  # type: ignore[attr-defined]
     planner = make_planner(PLANNER, generation_kind="llamacpp", generation_server=None,
                            ollama_url="", context_window=CTX, timeout=900, share=backend)
     rows = []
