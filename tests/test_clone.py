@@ -123,6 +123,14 @@ def test_a_wheel_installs_the_man_pages_as_data_files(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     pages = {n.rsplit("/", 1)[1] for n in names if "/data/share/man/man1/" in n}
     assert pages == {p.name for p in (ROOT / "man").glob("*.1")}
+    # every package of the source tree is in the wheel (a package missing from pyproject's
+    # list works in an editable install and breaks every real one)
+    packages = {str(p.parent.relative_to(ROOT)) for p in (ROOT / "dmc").rglob("__init__.py")}
+    packages |= {"commands", "remote"}
+    shipped = {n.rsplit("/", 1)[0] for n in names if n.endswith("/__init__.py")}
+    expected = {("dmc/" + p if p in ("commands", "remote") else p) for p in packages}
+    assert expected <= shipped, sorted(expected - shipped)
+    assert "dmc/plan.schema.json" in names and "dmc/service/web/index.html" in names
 
 
 def test_make_install_user_links_dmc_and_its_man_pages(tmp_path: Path) -> None:
