@@ -7,9 +7,13 @@ route, a function body), commits, and asks for the piece in words, as a user wou
 succeeds when, after the change is applied as ``dmc run --apply`` applies it (edit blocks
 replayed on the file on disk; a whole file only for a new path), the task's check passes
 (the behaviour of the original code, computed from the installed original, never written
-here by hand; for the demo app, its routes called through a stand-in for Express) **and**
-nothing outside the task's region changed (:func:`dmc.generate.edits.changes_outside`
-against the region the piece was taken from) and no other file changed.
+here by hand; for the demo app, its routes called through a stand-in for Express, the new
+route and the POST route that was already there) **and** no line of the file outside the
+task's region was deleted or changed (:func:`lost_lines`; the demo app's region is empty:
+the route may go back anywhere, and nothing there may be lost; additions such as an import
+are part of a change) and no other file changed. The strict measure — the untouched
+stretches kept whole and in order (:func:`dmc.generate.edits.changes_outside`), so an
+added import counts too — is reported beside it as ``changed_outside_region``.
 
 Three ways, measured in the same run with the same loaded model:
 
@@ -174,6 +178,14 @@ async function call(route, req) {
     console.log("missing user: got " + missing.statusCode + " " + JSON.stringify(missing.body));
     process.exit(1);
   }
+  // what the app already did still works: POST /users creates a user (201)
+  const post = (router.routes || []).find((x) => x.method === "post" && x.path === "/users");
+  if (!post) { console.log("the POST /users route is gone"); process.exit(1); }
+  const made = await call(post, { params: {}, body: { name: "Bo", email: "bo@example.com" } });
+  if (made.statusCode !== 201 || !made.body || made.body.name !== "Bo" || !made.body.id) {
+    console.log("POST /users: got " + made.statusCode + " " + JSON.stringify(made.body));
+    process.exit(1);
+  }
   console.log("ok");
 })().catch((e) => { console.log(String(e)); process.exit(1); });
 """
@@ -220,14 +232,16 @@ spec.loader.exec_module(original)
 def setup_demo(repo: Path, *, model_too: bool) -> dict[str, tuple[int, int]]:
     shutil.copytree(DEMO, repo, dirs_exist_ok=True)
     api = (repo / "routes" / "api.js").read_text()
-    api, _ = remove_block(api, 'router.get("/users/:id"')
+    api, at = remove_block(api, 'router.get("/users/:id"')
     (repo / "routes" / "api.js").write_text(api)
-    regions = {"routes/api.js": _span(api, "const router", "module.exports")}
+    # the piece goes back in, anywhere: nothing of what is there may be lost (an empty
+    # region, so every original line counts; additions are the change)
+    regions = {"routes/api.js": (at, at - 1)}
     if model_too:
         user = (repo / "models" / "User.js").read_text()
-        user, _ = remove_block(user, "  static async findById")
+        user, at = remove_block(user, "  static async findById")
         (repo / "models" / "User.js").write_text(user)
-        regions["models/User.js"] = _span(user, "class User", "}")
+        regions["models/User.js"] = (at, at - 1)
     return regions
 
 
@@ -446,10 +460,12 @@ def judge(task: Task, repo: Path, regions: dict[str, tuple[int, int]],
         ok, why = apply(copy, files, whole=whole) if files else (False, "no files")
         if not ok:
             return {"success": False, "check": False, "applied": False, "why": why,
-                    "outside": [], "other_files": [], "markers": 0, "diff": ""}
+                    "deleted_outside": [], "outside": [], "other_files": [], "markers": 0,
+                    "diff": ""}
         status = [ln[3:] for ln in git(copy, "status", "--porcelain").splitlines()]
         other = [p for p in status if p not in regions]
         outside: list[str] = []
+        deleted: list[str] = []
         diff = git(copy, "diff")
         markers = 0
         for path, (a, b) in regions.items():
@@ -458,11 +474,32 @@ def judge(task: Task, repo: Path, regions: dict[str, tuple[int, int]],
             markers += has_markers(after)
             outside += [f"{path}:{r}" for r in changes_outside(before, after,
                                                              [LineRange(a, b)])]
+            deleted += [f"{path}: {ln}" for ln in lost_lines(before, after, (a, b))]
         passed, detail = task.check(copy)
-    return {"success": bool(passed and not outside and not other and not markers),
+    return {"success": bool(passed and not deleted and not other and not markers),
             "check": passed, "applied": True, "why": detail if not passed else "",
-            "outside": outside, "other_files": other, "markers": markers,
-            "diff": diff[:6000]}
+            "deleted_outside": deleted, "outside": outside, "other_files": other,
+            "markers": markers, "diff": diff[:6000]}
+
+
+def lost_lines(before: str, after: str, region: tuple[int, int]) -> list[str]:
+    """Lines of ``before`` outside ``region`` (1-based, inclusive; empty when end < start)
+    that ``after`` no longer has: code deleted or changed where the task did not ask. Blank
+    lines do not count; added lines (an import, the new piece anywhere) are the change."""
+    from collections import Counter
+
+    a, b = region
+    old = before.splitlines()
+    kept = [ln.strip() for i, ln in enumerate(old, start=1)
+            if ln.strip() and not a <= i <= b]
+    have = Counter(ln.strip() for ln in after.splitlines() if ln.strip())
+    lost = []
+    for ln in kept:
+        if have[ln] > 0:
+            have[ln] -= 1
+        else:
+            lost.append(ln)
+    return lost
 
 
 def first_pass_files(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -566,6 +603,8 @@ def summarise(model: str, rows: list[dict[str, Any]], modes: list[str]) -> dict[
             "final_success": sum(bool(r["final"]["success"]) for r in mine),
             "final_rate": round(sum(bool(r["final"]["success"]) for r in mine) / n, 3),
             "check_passed": sum(bool(r["final"]["check"]) for r in mine),
+            "deleted_outside_region": sum(bool(r["final"].get("deleted_outside"))
+                                          for r in mine),
             "changed_outside_region": sum(bool(r["final"]["outside"]) for r in mine),
             "other_files_changed": sum(bool(r["final"]["other_files"]) for r in mine),
             "markers_written": sum(int(r["final"]["markers"]) for r in mine),
@@ -643,8 +682,10 @@ def header(chosen: list[Task]) -> dict[str, Any]:
     """What every write of the result starts with: the protocol and the tasks."""
     return {"protocol": "a piece removed or broken in a small real code base, asked for in "
                         "words; success = the task's check passes after the change is "
-                        "applied as --apply does, nothing changed outside the piece's "
-                        "region, no other file changed, no context marker written",
+                        "applied as --apply does (for the demo app: the new route and the "
+                        "POST route already there), no line outside the piece's region "
+                        "deleted or changed, no other file changed, no context marker "
+                        "written",
             "generation": GENERATION, "context_window": CTX, "planner": PLANNER,
             "tasks": [{"name": t.name, "source": t.source, "request": t.request,
                        "targets": t.targets} for t in chosen]}

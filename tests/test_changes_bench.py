@@ -76,7 +76,40 @@ def test_an_edit_outside_the_region_is_not_a_success(tmp_path: Path) -> None:
     files = _restore_edits(task, repo)
     files[0]["edits"].append({"search": "import re\n", "replace": ""})  # outside the piece
     verdict = bench.judge(task, repo, regions, files, whole=False)
+    assert verdict["deleted_outside"] == ["dotenv/variables.py: import re"]
     assert verdict["outside"] and not verdict["success"]
+
+
+def test_an_addition_outside_the_region_is_part_of_the_change(tmp_path: Path) -> None:
+    """An import added at the top is no loss: a success, though the strict measure (the
+    untouched stretches kept whole) counts it."""
+    task = _task("dotenv-resolve")
+    repo, regions = bench.make_repo(task, tmp_path)
+    files = _restore_edits(task, repo)
+    files[0]["edits"].append({"search": "import re\n", "replace": "import re\nimport os\n"})
+    verdict = bench.judge(task, repo, regions, files, whole=False)
+    assert verdict["success"] and verdict["deleted_outside"] == [] and verdict["outside"]
+
+
+def test_a_new_route_that_replaces_an_old_one_is_not_a_success(tmp_path: Path) -> None:
+    """The demo app's region is empty: the GET route may go anywhere, but turning the POST
+    route into it (what the 1.5B once did) loses code, and the POST check fails too."""
+    task = _task("demo-route")
+    repo, regions = bench.make_repo(task, tmp_path)
+    broken = (repo / "routes" / "api.js").read_text()
+    post = broken[broken.index('router.post("/users"'):broken.index("module.exports")]
+    get = ('router.get("/users/:id", async (req, res) => {\n'
+           "  const user = await User.findById(req.params.id);\n"
+           '  if (!user) {\n    return res.status(404).json({ error: "not found" });\n  }\n'
+           "  res.json(user);\n});\n\n")
+    files = [{"path": "routes/api.js", "code": broken.replace(post, get),
+              "edits": [{"search": post, "replace": get}]}]
+    verdict = bench.judge(task, repo, regions, files, whole=False)
+    assert not verdict["success"] and not verdict["check"]
+    assert "POST /users" in verdict["why"] and verdict["deleted_outside"]
+    kept = [{"path": "routes/api.js", "code": broken.replace(post, get + post),
+             "edits": [{"search": post, "replace": get + post}]}]
+    assert bench.judge(task, repo, regions, kept, whole=False)["success"]
 
 
 def test_a_whole_file_that_drops_code_is_caught(tmp_path: Path) -> None:
@@ -88,7 +121,8 @@ def test_a_whole_file_that_drops_code_is_caught(tmp_path: Path) -> None:
     shorter = original.replace("def _read(filename):", "def _gone(filename):", 1)
     verdict = bench.judge(task, repo, regions, [{"path": "mccabe.py", "code": shorter}],
                           whole=True)
-    assert verdict["check"] and verdict["outside"] and not verdict["success"]
+    assert verdict["check"] and not verdict["success"]
+    assert verdict["deleted_outside"] == ["mccabe.py: def _read(filename):"]
 
 
 def test_run_mode_judges_a_generate_result(tmp_path: Path) -> None:
