@@ -544,6 +544,9 @@ def run_mode(mode: str, task: Task, repo: Path, regions: dict[str, tuple[int, in
     row["status"] = result["status"]
     row["reason"] = result.get("reason")
     row["passes"] = len(result["metadata"]["iterations"])
+    # each pass as generate recorded it (checks, edits applied/converted/refused, finish)
+    row["iterations"] = [{k: v for k, v in it.items() if k not in ("files",)}
+                         for it in result["metadata"]["iterations"]]
     row["tokens"] = result["metadata"]["tokens_generated"]
     whole = mode == "whole"
     row["final"] = judge(task, repo, regions, result.get("files") or [], whole=whole)
