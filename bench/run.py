@@ -75,6 +75,7 @@ def render() -> str:
                 f"**{t['agent_tokens_per_s']} tok/s** (overhead {t['overhead_percent']}%; "
                 f"goal ≤ 5%). {t['note']}.", ""]
     out += render_mbpp()
+    out += render_changes()
     rag_path = RESULTS / "rag.json"
     if rag_path.exists():
         r = json.loads(rag_path.read_text())
@@ -168,9 +169,41 @@ def render_mbpp() -> list[str]:
     out: list[str] = []
     for split, what in (("dev", "development split: settings were chosen on it"),
                         ("test", "test split: reported once, after choosing; never tuned on")):
-        path = RESULTS / f"mbpp-{split}.json"
-        if path.exists():
+        # mbpp-SPLIT.json, and mbpp-SPLIT-MODEL.json for a model run on its own
+        for path in sorted(RESULTS.glob(f"mbpp-{split}*.json")):
             out += _mbpp_table(json.loads(path.read_text()), what)
+    return out
+
+
+def render_changes() -> list[str]:
+    """The change benchmark: edit blocks beside the whole-file baseline (and the planner),
+    per model, each from one run."""
+    out: list[str] = []
+    for path in sorted(RESULTS.glob("changes*.json")):
+        r = json.loads(path.read_text())
+        m = r["machine"]
+        out += [f"## Changes to existing code ({path.name}; {m['date']}; {m['cores']} cores, "
+                f"{m['cpu']})", "", f"Protocol: {r['protocol']}. Tasks: "
+                + ", ".join(f"{t['name']} ({t['source']})" for t in r["tasks"]) + "."
+                + ("" if r.get("complete", True) else
+                   " **Incomplete run**: the figures cover the rows measured before it "
+                   "stopped."), "",
+                "| model | mode | runs | first pass success | final success | check passed "
+                "| code deleted outside the region | any change outside (strict) | markers "
+                "| seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for name, x in r["models"].items():
+            for mode in ("edit", "plan", "whole"):
+                y = x.get(mode) or {}
+                if not y.get("runs"):
+                    continue
+                label = {"edit": "edit blocks (dmc)", "plan": "planner + edit blocks",
+                         "whole": "whole file (baseline)"}[mode]
+                out.append(f"| {name} | {label} | {y['runs']} | {y['first_success']} | "
+                           f"**{y['final_success']}** | {y['check_passed']} | "
+                           f"{y.get('deleted_outside_region', 'n/a')} | "
+                           f"{y['changed_outside_region']} | {y['markers_written']} | "
+                           f"{y['seconds_total']} |")
+        out.append("")
     return out
 
 
