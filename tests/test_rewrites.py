@@ -104,3 +104,19 @@ def test_a_function_snippet_replaces_its_namesake_or_is_added_with_its_imports()
     compile(out, "variables.py", "exec")
     assert "other than definitions" in (
         blocks_from_snippet("variables.py", MODULE, "print(parse('x'))\n").refused or "")
+
+
+def test_a_copy_of_the_file_beside_its_blocks_is_not_a_second_change() -> None:
+    from dmc.generate.changes import FileState, from_answer
+
+    block = ("File: variables.py\n```python\n<<<<<<< SEARCH\ndef parse(value: str) -> "
+             "list[Atom]:\n    return [Literal(value)]\n=======\ndef parse(value: str) -> "
+             "list[Atom]:\n    return [Literal(value.strip())]\n>>>>>>> REPLACE\n```\n")
+    copy = "File: variables.py\n```python\n" + MODULE + "```\n"  # the old text again
+    edit = from_answer(block + "\n" + copy, {"variables.py": FileState("variables.py", MODULE)},
+                       language="python", cut_off=None)
+    [f] = edit.files
+    assert "value.strip()" in f.code and f.code.count("def parse") == 1
+    assert edit.ignored == ["variables.py: a whole copy beside its SEARCH/REPLACE blocks (the "
+                            "blocks are applied, the copy is not)"]
+    assert edit.converted == []

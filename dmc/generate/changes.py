@@ -129,6 +129,12 @@ def from_answer(answer: str, base: dict[str, FileState], *, language: str | None
         if f.truncated:
             ignored.append(f"{path}: the answer was cut off inside it")
             continue
+        if path in by_path:
+            # blocks for it in this answer already: a copy of the file beside them is the
+            # model showing its result (or contradicting it), never a second change
+            ignored.append(f"{path}: a whole copy beside its SEARCH/REPLACE blocks (the "
+                           "blocks are applied, the copy is not)")
+            continue
         conversion = as_blocks(path, state.content, f.code, request=request)
         if not conversion.blocks:
             where = "a code block without a `File: <path>` line" if pathless else path

@@ -45,7 +45,8 @@ _PROSE = re.compile(rf"(?P<call>{_CALL})`?\s*(?:==|->|→|=>|should\s+(?:return|
 _EMPTY = re.compile(r"\b(?:returns?|gives?|should\s+(?:return|give|be)|is|yields?)\s+`?(?P<value>"
                     r"\[\]|\(\)|\{\}|''|\"\"|0|0\.0|None|True|False|-1|set\(\))`?\s+(?:for|on|"
                     r"when\s+given|given|if\s+(?:given|passed))\s+(?:an?\s+|the\s+)?empty\s+"
-                    r"(?P<kind>list|array|string|str|text|dict|dictionary|mapping|tuple|set)\b", re.I)
+                    r"(?P<kind>list|array|string|str|text|dict|dictionary|mapping|tuple|set)\b",
+                    re.I)
 _EMPTY_ARG = {"list": "[]", "array": "[]", "string": "''", "str": "''", "text": "''",
               "dict": "{}", "dictionary": "{}", "mapping": "{}", "tuple": "()", "set": "set()"}
 _SIGNATURE = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\(([^()]*)\)")
