@@ -59,6 +59,11 @@ def main(
                                     "repository root, if present)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Ignore and do not update the "
                                   "result cache."),
+    warm: bool = typer.Option(None, "--warm/--no-warm",
+                              help="Run pylint, bandit and mypy in warm checker processes "
+                                   "kept between runs (the same results, faster; see WARM "
+                                   "CHECKERS below). Default: on, except where the CI "
+                                   "environment variable is set."),
     remote: bool = typer.Option(False, "--remote", help="Validate on the desktop agent "
                                 "(desktop.url) instead of here."),
     pretty: bool = PRETTY,
@@ -110,6 +115,9 @@ def main(
         base = _settings(cfg, rules, no_cache, run_tests, min_coverage)
     except DmcError as exc:
         fail("validate", exc)
+    from dataclasses import replace
+
+    base = replace(base, warm=_warm_default() if warm is None else warm)
 
     if remote and not cfg.get("desktop.url"):
         fail("validate", DmcError("--remote needs desktop.url"))
@@ -171,6 +179,12 @@ def main(
         raise typer.Exit(code)
     raise typer.Exit(run_stage("validate", transform, pretty=pretty, verdict=verdict,
                                render=render))
+
+
+def _warm_default() -> bool:
+    """Warm checkers pay off where dmc runs again soon (a hook, an editor); a CI job runs
+    once on a fresh machine, where a worker left behind would only cost memory."""
+    return not os.environ.get("CI", "")
 
 
 def _remote(sources: list[Any], settings: Any, cfg: Any) -> dict[str, Any]:

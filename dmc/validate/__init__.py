@@ -62,6 +62,9 @@ class Settings:
     # False runs plain pytest without the coverage wrapper (faster; ``coverage`` is None):
     # callers that only need pass/fail, such as the generation loop, turn it off
     measure_coverage: bool = True
+    # pylint, bandit and mypy in warm worker processes kept between runs (same results,
+    # faster; see dmc.validate.worker); `dmc validate` turns it on, library callers opt in
+    warm: bool = False
 
 
 def safe_relative(path: str) -> str:
@@ -170,7 +173,8 @@ def _run(sources: list[Source], settings: Settings, cwd: Path) -> dict[str, Any]
                    enable_security_scan=settings.enable_security_scan,
                    enable_type_checking=settings.enable_type_checking, rules=settings.rules,
                    rules_digest=settings.rules_digest, timeout=settings.timeout,
-                   cache_dir=cache_dir)
+                   cache_dir=cache_dir, warm=settings.warm,
+                   environment=_environment_digest() if settings.warm else "")
     store = cache_mod.ResultCache(settings.cache_path)
     tools: dict[str, dict[str, Any]] = {}
     notes: list[str] = [store.warning] if store.warning else []
@@ -340,6 +344,8 @@ def _run_check(check: Check, targets: list[Target], opts: Options,
     entry: dict[str, Any] = {"version": version, "status": status, "files": len(targets),
                              "cached": len(targets) - len(missing),
                              "seconds": round(time.perf_counter() - start, 3)}
+    if missing and check.process is not None:
+        entry["process"] = check.process
     if note:
         entry["note"] = note
     tools[check.name] = entry

@@ -39,6 +39,10 @@ class Options:
     rules_digest: str = ""
     timeout: float = 120.0
     cache_dir: Path | None = None
+    #: run pylint, bandit and mypy in warm worker processes (dmc.validate.worker)
+    warm: bool = False
+    #: the installed distributions' digest: part of a warm worker's key
+    environment: str = ""
 
 
 class ToolFailed(Exception):
@@ -55,6 +59,9 @@ class Check:
     #: True when the tool reads the modules a file imports (mypy, pylint): its cached result
     #: is then keyed on those modules and the installed packages too, not only on the file
     reads_imports: bool = False
+
+    #: how the tool ran last: "warm" (a worker), "new" (a new process), or "new (why)"
+    process: str | None = None
 
     def enabled(self, opts: Options) -> bool:
         """Whether configuration asks for this check."""
@@ -87,6 +94,30 @@ def run_tool(args: list[str], cwd: Path, timeout: float) -> subprocess.Completed
         raise ToolFailed(f"{Path(args[0]).name} did not finish within {timeout:g} s") from None
     except OSError as exc:
         raise ToolFailed(f"cannot run {args[0]}: {exc}") from None
+
+
+def run_python(check: Check, args: list[str], opts: Options) -> subprocess.CompletedProcess[str]:
+    """``args`` (``python -m TOOL ...``) through a warm worker when ``opts.warm``, else (or
+    when no worker can run it) in a new process, as :func:`run_tool` does. Either way the
+    tool's own output and exit status come back, so the caller parses one thing."""
+    if opts.warm and args[1:2] == ["-m"]:
+        from dmc.validate import worker
+
+        try:
+            code, out, err = worker.run(args[2], args[3:], opts.cwd, opts.timeout,
+                                        opts.environment)
+        except worker.TimedOut:
+            # the words run_tool uses, so both ways report a hang alike
+            raise ToolFailed(f"{Path(args[0]).name} did not finish within "
+                             f"{opts.timeout:g} s") from None
+        except worker.Unavailable as exc:
+            check.process = f"new ({exc})"
+        else:
+            check.process = "warm"
+            return subprocess.CompletedProcess(args, code, out, err)
+    else:
+        check.process = "new"
+    return run_tool(args, opts.cwd, opts.timeout)
 
 
 def parse_output(tool: str, text: str, empty: Any) -> Any:

@@ -16,7 +16,7 @@ from dmc.validate.checks import (
     by_real_path,
     find_target,
     parse_output,
-    run_tool,
+    run_python,
 )
 from dmc.validate.issues import Issue
 
@@ -41,14 +41,15 @@ class PylintCheck(Check):
         return f"max-complexity={opts.max_complexity}"
 
     def run(self, targets: list[Target], opts: Options) -> dict[str, list[Issue]]:
-        jobs = "2" if len(targets) >= 8 else "1"
-        proc = run_tool([sys.executable, "-m", "pylint", "--output-format=json", "--score=n",
-                         "--reports=n", "--load-plugins=pylint.extensions.mccabe",
-                         f"--max-complexity={opts.max_complexity}", f"--jobs={jobs}",
-                         # duplicate-code compares files with each other, so its findings
-                         # cannot be cached per file; it is also pylint's costliest checker
-                         "--disable=duplicate-code",
-                         *[t.real for t in targets]], opts.cwd, opts.timeout)
+        # a warm worker runs one process (forked --jobs children would not add to its trees)
+        jobs = "2" if len(targets) >= 8 and not opts.warm else "1"
+        proc = run_python(self, [
+            sys.executable, "-m", "pylint", "--output-format=json", "--score=n", "--reports=n",
+            "--load-plugins=pylint.extensions.mccabe", f"--max-complexity={opts.max_complexity}",
+            f"--jobs={jobs}",
+            # duplicate-code compares files with each other, so its findings cannot be cached
+            # per file; it is also pylint's costliest checker
+            "--disable=duplicate-code", *[t.real for t in targets]], opts)
         if proc.returncode & 32 or (proc.returncode & 1 and not proc.stdout.strip()):
             raise ToolFailed(f"pylint failed: {proc.stderr.strip()[-300:]}")
         messages = parse_output("pylint", proc.stdout, [])
@@ -81,8 +82,8 @@ class BanditCheck(Check):
         return opts.enable_security_scan
 
     def run(self, targets: list[Target], opts: Options) -> dict[str, list[Issue]]:
-        proc = run_tool([sys.executable, "-m", "bandit", "-f", "json", "-q",
-                         *[t.real for t in targets]], opts.cwd, opts.timeout)
+        proc = run_python(self, [sys.executable, "-m", "bandit", "-f", "json", "-q",
+                                 *[t.real for t in targets]], opts)
         if not proc.stdout.strip() and proc.returncode not in (0, 1):
             raise ToolFailed(f"bandit failed: {proc.stderr.strip()[-300:]}")
         report = parse_output("bandit", proc.stdout, {})
@@ -160,9 +161,8 @@ class MypyCheck(Check):
                     fix=m.get("hint")))
         return out
 
-    @staticmethod
-    def _messages(args: list[str], opts: Options) -> list[dict[str, Any]]:
-        proc = run_tool(args, opts.cwd, opts.timeout)
+    def _messages(self, args: list[str], opts: Options) -> list[dict[str, Any]]:
+        proc = run_python(self, args, opts)
         if proc.returncode not in (0, 1):
             raise ToolFailed(f"mypy failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
         messages = []
