@@ -211,8 +211,11 @@ class _Run:
 
     def _repository_tests(self, repo: Any) -> None:
         """The repository's tests for the target files, and which already fail without us."""
-        found, support = checks_mod.repository_tests(repo, list(
-            self.task.get("target_files") or []))
+        from dmc.generate import jstests
+
+        targets = list(self.task.get("target_files") or [])
+        found, support = checks_mod.repository_tests(repo, targets)
+        found += jstests.find(repo, targets)
         if not found:
             return
         self.checks += found

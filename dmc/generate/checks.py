@@ -61,11 +61,12 @@ class Check:
     kind: str  # assert | doctest | test-file
     code: str  # the assert, the doctest text, or a whole test file
     path: str | None = None  # for test files: their path
+    root: str | None = None  # for a repository's JavaScript tests: the repository
 
     def describe(self) -> str:
         """A short line for people and prompts."""
         first = self.code.strip().split("\n", 1)[0]
-        return first if self.kind != "test-file" else f"tests in {self.path}"
+        return first if not self.kind.endswith("test-file") else f"tests in {self.path}"
 
 
 @dataclass
@@ -302,8 +303,27 @@ def run(checks: list[Check], files: list[CodeFile], *, timeout: float = 30.0,
     """Run the checks against ``files`` in the sandbox; never raises for bad checks.
 
     ``support``: (path, real path) of the repository's other Python files, copied beside the
-    generated ones so the repository's own tests can import what they need.
+    generated ones so the repository's own tests can import what they need. A repository's
+    JavaScript test files (:mod:`dmc.generate.jstests`) run with its own runner beside them.
     """
+    from dmc.generate import jstests
+
+    js = [c for c in checks if c.kind == jstests.KIND]
+    python = _run_python([c for c in checks if c.kind != jstests.KIND], files,
+                         timeout=timeout, support=support)
+    if not js:
+        return python
+    other = jstests.run(js, files, timeout=max(timeout, 60.0))
+    if python.total == 0:
+        python.errors = [e for e in python.errors if "Python code only" not in e]
+    return CheckRun(python.total + other.total, python.passed + other.passed,
+                    python.failures + other.failures, python.errors + other.errors,
+                    python.isolation or other.isolation, python.seconds + other.seconds)
+
+
+def _run_python(checks: list[Check], files: list[CodeFile], *, timeout: float,
+                support: list[tuple[str, Any]] | None) -> CheckRun:
+    """The Python checks: one pytest file for the inline ones, the test files beside it."""
     import time
 
     start = time.perf_counter()
