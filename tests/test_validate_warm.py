@@ -3,10 +3,27 @@ checker processes (the fast path) report exactly what the tools run the usual wa
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import signal
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from tests.test_validate import BAD_PY, CLEAN_PY
+import pytest
+
+from dmc.validate import worker
+from tests.test_validate import (
+    BAD_PY,
+    CALLEE,
+    CALLEE_TWO_ARGS,
+    CALLER,
+    CLEAN_PY,
+    COMPLEX_PY,
+)
 
 
 def _status(repo: Path) -> list[str]:
@@ -38,3 +55,113 @@ def test_no_cache_eslint_config_folder_is_ignored_too(dmc, make_repo) -> None:
         return
     assert (repo / ".dmc/eslint/eslint.config.mjs").is_file()
     assert _status(repo) == ["m.js"]
+
+
+# -- warm checker processes ---------------------------------------------------------------
+
+@pytest.fixture
+def warm_env(isolated_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """A private socket folder (short: socket paths are limited to 108 bytes) whose
+    workers are stopped, by their process ids, when the test ends."""
+    folder = Path(tempfile.mkdtemp(prefix="dmcw-", dir="/tmp"))  # noqa: S108
+    env = {k: v for k, v in isolated_env.items() if k != "CI"}
+    env["XDG_RUNTIME_DIR"] = str(folder)
+    try:
+        yield env
+    finally:
+        for pid in worker.running(folder / "dmc"):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _check(dmc, env: dict[str, str], repo: Path, *args: str) -> dict[str, Any]:
+    res = dmc("validate", "--no-cache", *args, cwd=repo, env=env)
+    assert res.code in (0, 1), res.stderr
+    validation: dict[str, Any] = res.doc["validation"]
+    return validation
+
+
+def _caller_errors(validation: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(i["tool"], i["rule"]) for i in validation["issues"]
+            if i["path"] == "a.py" and i["severity"] == "error"}
+
+
+def _processes(validation: dict[str, Any]) -> dict[str, str]:
+    return {name: tool.get("process", "") for name, tool in validation["tools"].items()
+            if name in worker.TOOLS}
+
+
+def test_warm_checkers_report_what_new_processes_report(dmc, make_repo, warm_env) -> None:
+    """The fast path against the usual one on code with findings from all three tools,
+    a cross-file call, complexity and a syntax error; a second warm run reuses workers."""
+    repo = make_repo({"bad.py": BAD_PY, "complex.py": COMPLEX_PY, "a.py": CALLER,
+                      "b.py": CALLEE_TWO_ARGS, "clean.py": CLEAN_PY,
+                      "broken.py": "def f(:\n    pass\n"})
+    files = ["bad.py", "complex.py", "a.py", "b.py", "clean.py", "broken.py"]
+    usual = _check(dmc, warm_env, repo, "--no-warm", *files)
+    assert set(_processes(usual).values()) == {"new"}
+    assert {i["tool"] for i in usual["issues"]} >= {"pylint", "bandit", "mypy", "python"}
+    for _ in range(2):
+        warm = _check(dmc, warm_env, repo, "--warm", *files)
+        assert set(_processes(warm).values()) == {"warm"}, _processes(warm)
+        assert warm["issues"] == usual["issues"]
+        assert warm["passed"] == usual["passed"]
+    assert len(worker.running(Path(warm_env["XDG_RUNTIME_DIR"]) / "dmc")) == 3
+
+
+def test_warm_checkers_see_a_changed_file_and_a_changed_dependency(dmc, make_repo,
+                                                                 warm_env) -> None:
+    repo = make_repo({"a.py": CALLER, "b.py": CALLEE})
+    assert not _caller_errors(_check(dmc, warm_env, repo, "a.py", "b.py"))
+    # the callee changes; only the caller is checked: the worker must read b.py again
+    (repo / "b.py").write_text(CALLEE_TWO_ARGS)
+    broken = _check(dmc, warm_env, repo, "a.py")
+    assert _processes(broken)["pylint"] == "warm"
+    assert {("mypy", "call-arg"), ("pylint", "no-value-for-parameter")} <= \
+        _caller_errors(broken)
+    assert broken["issues"] == _check(dmc, warm_env, repo, "--no-warm", "a.py")["issues"]
+    # and back again, then the file itself changes
+    (repo / "b.py").write_text(CALLEE)
+    assert not _caller_errors(_check(dmc, warm_env, repo, "a.py"))
+    (repo / "a.py").write_text(CALLER.replace("f(1)", "f('1', 2)"))
+    again = _check(dmc, warm_env, repo, "a.py")
+    assert again["issues"] == _check(dmc, warm_env, repo, "--no-warm", "a.py")["issues"]
+    assert ("mypy", "call-arg") in _caller_errors(again)
+
+
+def test_warm_pylint_forgets_what_a_project_file_put_on_a_library_class(
+        dmc, make_repo, warm_env) -> None:
+    """astroid records ``d.extra = 1`` on json.JSONDecoder, a library tree the worker
+    keeps: once setter.py is no longer checked, the attribute must be gone again, as it
+    is in a new process."""
+    repo = make_repo({
+        "setter.py": '"""Sets."""\nimport json\n\nDECODER = json.JSONDecoder()\n'
+                     'DECODER.extra = 1\n',
+        "reader.py": '"""Reads."""\nimport json\n\nVALUE = json.JSONDecoder().extra\n'})
+    both = _check(dmc, warm_env, repo, "--warm", "setter.py", "reader.py")
+    assert _processes(both)["pylint"] == "warm"
+    alone = _check(dmc, warm_env, repo, "--warm", "reader.py")
+    usual = _check(dmc, warm_env, repo, "--no-warm", "reader.py")
+    assert any(i["rule"] == "no-member" for i in usual["issues"])
+    assert alone["issues"] == usual["issues"]
+
+
+def test_a_folder_others_can_enter_means_new_processes(dmc, make_repo, warm_env) -> None:
+    """No worker socket where another user could reach it: the tools run the usual way,
+    with the same result, and the reason is in the result."""
+    shared = Path(warm_env["XDG_RUNTIME_DIR"]) / "dmc"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    repo = make_repo({"bad.py": BAD_PY})
+    res = _check(dmc, warm_env, repo, "--warm", "bad.py")
+    assert all(p.startswith("new (") and "private" in p for p in _processes(res).values())
+    assert res["issues"] == _check(dmc, warm_env, repo, "--no-warm", "bad.py")["issues"]
+    assert not worker.running(shared)
+
+
+def test_ci_turns_warm_checkers_off_by_default(dmc, make_repo, warm_env) -> None:
+    repo = make_repo({"clean.py": CLEAN_PY})
+    res = _check(dmc, {**warm_env, "CI": "true"}, repo, "clean.py")
+    assert set(_processes(res).values()) == {"new"}
+    assert not worker.running(Path(warm_env["XDG_RUNTIME_DIR"]) / "dmc")
