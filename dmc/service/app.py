@@ -127,7 +127,7 @@ BODIES: dict[str, dict[str, Any]] = {
 
 #: what a browser may fetch without being logged in: the page itself (no data in it), the
 #: login, and liveness
-_OPEN_PATHS = ("/health", "/", "/favicon.ico", "/v1/auth/login")
+_OPEN_PATHS = ("/health", "/", "/favicon.ico", "/v1/auth", "/v1/auth/login")
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",

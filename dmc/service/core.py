@@ -231,7 +231,20 @@ class Service:
     def warm_up(self) -> dict[str, float]:
         """Load the models, profiles and the index's vectors now, not on the first
         request."""
-        took = self._configs[self._base_tag][1].warm_up(generation=True)
+        warm = self._configs[self._base_tag][1]
+        took = warm.warm_up(generation=True)
+        if "generation_backend" in took:
+            # the embedded model's weights load on its first answer: give it one now, so
+            # the first request after start does not pay for the load
+            inner = getattr(warm.loaded_backend(), "inner", warm.loaded_backend())
+            if getattr(inner, "kind", "") == "llamacpp":
+                started = time.perf_counter()
+                try:
+                    inner.chat([{"role": "user", "content": "hi"}], max_tokens=1,
+                               temperature=0.0, top_p=1.0)
+                    took["generation_model"] = round(time.perf_counter() - started, 3)
+                except DmcError:
+                    pass  # the first request reports it
         from dmc.rag.retrieve import vectors
         from dmc.rag.store import Manifest
         from dmc.wiring import index_settings

@@ -63,14 +63,15 @@ def clean_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def model_flags(model: str, max_tokens: int, *, lint: bool = True) -> list[str]:
+def model_flags(model: str, max_tokens: int, *, lint: bool = True,
+                context_tokens: int = 400) -> list[str]:
     """``dmc serve`` flags: the in-process llama.cpp backend with ``model`` (a packaged
     name or a GGUF path), one pass, one sample, no generated tests."""
     flags = ["--set", "generation.backend=llamacpp", "--set", f"models.generation={model}",
              "--set", f"generation.max_tokens={max_tokens}", "--set",
              "generation.generated_tests=false", "--set", "validation.max_iterations=1",
              "--set", "generation.samples=1", "--set", "generation.context_window=2048",
-             "--set", "optimize.max_context_tokens=600"]
+             "--set", f"optimize.max_context_tokens={context_tokens}"]
     if not lint:  # syntax only: the browser tests are about the page, not the linters
         flags += ["--set", "validation.enable_linting=false", "--set",
                   "validation.enable_type_checking=false", "--set",

@@ -637,9 +637,18 @@
     });
     $("dash-refresh").addEventListener("click", loadDashboard);
     $("dash-hours").addEventListener("change", loadDashboard);
-    window.addEventListener("hashchange", route);
+    window.addEventListener("hashchange", () => {
+      // a login address pasted into a page that waits at the login: log in now
+      if (document.body.dataset.ready !== "1") { if (/login=/.test(location.hash)) boot(); }
+      else route();
+    });
+    boot();
+  }
+
+  async function boot() {
     try {
       if (!(await login())) return;
+      $("login").hidden = true;
       const status = await api("/v1/status");
       $("repo").textContent = status.repo || "";
     } catch (e) {
