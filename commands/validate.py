@@ -99,10 +99,43 @@ def main(
     file's package root or the working folder), the names of imports that are not project
     files (so a module created later invalidates the entry), the Python version and the
     installed distributions. Files with syntax errors are cached for the syntax check only.
+    The same file also remembers, per file content and package, the names of the modules
+    the file imports (so a run with nothing changed parses no file); it is only used to
+    find the modules above.
     mypy also keeps its own incremental cache in .dmc/cache/mypy, keyed by mypy on module
     content; when it replays a module's errors under the path of an earlier run (the same
     module in another folder), dmc checks that group again without it. --no-cache ignores
-    both; deleting .dmc/cache never changes a result, only the time it takes.
+    both; deleting .dmc/cache never changes a result, only the time it takes. The .dmc
+    folder gets a .gitignore holding "*" (one you wrote is left alone), so git never sees
+    it.
+
+    Warm checkers (--warm, the default unless the CI environment variable is set): the
+    files the cache cannot answer for go to pylint, bandit and mypy kept running between
+    runs, one process per tool, started by the first run that needs them and ending after
+    15 minutes without a request. Each runs the tool through its own command-line entry
+    point with the same arguments, working folder, environment and module search path a
+    new `python -m TOOL` process gets, and hands back its output and exit status, which
+    are read as before: the issues are the same, only start-up and the re-reading of
+    unchanged library code are saved. What a checker keeps between runs: the tool's
+    imported code and, for pylint, astroid's parsed trees of standard-library and
+    installed-package modules, never of a project file. After every run pylint's checker
+    drops every tree of a file outside the standard library and site-packages, every
+    library module whose top-level name a project folder provides (the working folder,
+    the checked files' package roots), and the attribute assignments project files
+    recorded on library classes (obj.attr = ... in a project file is noted on obj's
+    class); astroid's and pylint's inference and look-up caches are cleared. A checker is
+    tied to the Python executable, the tool's version, dmc's checker code, the installed
+    distributions and the environment variables the tools read at start-up (PYTHONPATH,
+    MYPYPATH, PYLINTRC, HOME, XDG_CONFIG_HOME, ...): a change to any of them starts a new
+    one. pylint runs with --jobs=1 in a checker (forked job processes would not add to its
+    trees); without checkers, with --jobs=2 from 8 files on. Checkers listen on Unix
+    sockets in $XDG_RUNTIME_DIR/dmc, else /tmp/dmc-UID, a folder that must belong to you
+    and be closed to others; each lock file there holds its checker's process id. When no
+    checker can answer (a folder others can enter, a checker that does not start or
+    fails), the tool runs in a new process, with the same result; tools.NAME.process in
+    the result says "warm" or "new" (with the reason). A checker that exceeds the time
+    limit reports the same failure a new process would and exits. --no-warm always starts
+    new processes.
 
     Writes the document with a `validation` key ({passed, issues, counts, tools}), or a
     view of it chosen by --format. Exits 1 when an issue at or above --fail-on exists.
