@@ -16,6 +16,7 @@ from bench import (  # noqa: E402
     bench_rag,
     bench_run,
     bench_validate,
+    bench_web,
 )
 from bench.common import RESULTS, ROOT  # noqa: E402
 
@@ -139,6 +140,22 @@ def render() -> str:
                 f"- `dmc run \"{r['request']}\"` on a small indexed project, {r['model']}: "
                 f"median **{r['median_wall_s']} s** end to end (seed target {r['goal_s']} s); "
                 f"by stage: {stages}. The dominant stage is **{r['dominant_stage']}**.", ""]
+    web_path = RESULTS / "web.json"
+    if web_path.exists():
+        r = json.loads(web_path.read_text())
+        m = r["machine"]
+        a, b = r["after the preview"], r["at once"]
+        out += [f"## dmc serve: the web UI's first token ({m['date']}; {m['cores']} cores, "
+                f"{m['cpu']}; load average {r['load_average_before'][0]} before, "
+                f"{r['load_average_after'][0]} after)", "",
+                f"From Send (Ctrl+Enter) to the first streamed token on screen, in "
+                f"{r['browser']}, {r['model']}, warm service (`{r['command']}`; goal "
+                f"≤ {r['goal_ms']:.0f} ms):", "",
+                "| sent | runs | median ms | min | max |", "|---|---|---|---|---|",
+                f"| after the preview (the prompt evaluated ahead while it is read) | "
+                f"{a['runs']} | **{a['median_ms']}** | {a['min_ms']} | {a['max_ms']} |",
+                f"| at once (nothing prepared) | {b['runs']} | **{b['median_ms']}** | "
+                f"{b['min_ms']} | {b['max_ms']} |", ""]
     stress_path = RESULTS / "stress.json"
     if stress_path.exists():
         r = json.loads(stress_path.read_text())
@@ -245,6 +262,7 @@ def main() -> None:
     bench_optimize.main()
     bench_rag.main()
     bench_run.main()
+    bench_web.main([])
     (ROOT / "bench" / "RESULTS.md").write_text(render(), encoding="utf-8")
     print(f"wrote {ROOT / 'bench' / 'RESULTS.md'}")
 
