@@ -165,3 +165,38 @@ def test_ci_turns_warm_checkers_off_by_default(dmc, make_repo, warm_env) -> None
     res = _check(dmc, {**warm_env, "CI": "true"}, repo, "clean.py")
     assert set(_processes(res).values()) == {"new"}
     assert not worker.running(Path(warm_env["XDG_RUNTIME_DIR"]) / "dmc")
+
+
+def test_a_checker_past_the_time_limit_fails_as_a_new_process_does(dmc, make_repo,
+                                                                   warm_env) -> None:
+    """The worker's alarm stops pylint (tools catch Exception: the alarm is not one), the
+    result is the same tool failure a new process gives, and the checker exits."""
+    body = "".join(f"def f{i}(x: int) -> int:\n    \"\"\"F.\"\"\"\n    return x + {i}\n\n\n"
+                   for i in range(3000))
+    repo = make_repo({"big.py": '"""Big."""\n\n\n' + body})
+    limit = ("--set", "validation.tool_timeout=1", "--no-cache", "--set",
+             "validation.enable_type_checking=false", "--set",
+             "validation.enable_security_scan=false")
+    res = dmc("validate", "--warm", *limit, "big.py", cwd=repo, env=warm_env)
+    usual = dmc("validate", "--no-warm", *limit, "big.py", cwd=repo, env=warm_env)
+    for r in (res, usual):
+        assert r.code == 1
+        pylint = r.doc["validation"]["tools"]["pylint"]
+        assert pylint["status"] == "failed" and "within 1 s" in pylint["note"]
+    assert res.doc["validation"]["tools"]["pylint"]["process"] == "warm"
+    assert res.doc["validation"]["issues"] == usual.doc["validation"]["issues"]
+    folder = Path(warm_env["XDG_RUNTIME_DIR"]) / "dmc"
+    assert not any("pylint" in lock.name for lock in folder.glob("*.lock")
+                   if _held(lock))
+
+
+def _held(lock: Path) -> bool:
+    """Whether a worker holds this lock file (it is alive)."""
+    import fcntl
+
+    with open(lock, encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+    return False

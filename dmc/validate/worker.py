@@ -72,8 +72,12 @@ class Unavailable(Exception):
     """No worker could answer; the caller runs the tool the usual way."""
 
 
-class TimedOut(Exception):
-    """The worker's alarm stopped the tool after the caller's time limit."""
+class TimedOut(BaseException):
+    """The worker's alarm stopped the tool after the caller's time limit.
+
+    A BaseException, like KeyboardInterrupt: tools catch Exception around checkers and
+    would report the alarm as a finding and go on, instead of stopping.
+    """
 
 
 # -- the client side ---------------------------------------------------------------------

@@ -107,6 +107,7 @@ def run_python(check: Check, args: list[str], opts: Options) -> subprocess.Compl
             code, out, err = worker.run(args[2], args[3:], opts.cwd, opts.timeout,
                                         opts.environment)
         except worker.TimedOut:
+            check.process = "warm"
             # the words run_tool uses, so both ways report a hang alike
             raise ToolFailed(f"{Path(args[0]).name} did not finish within "
                              f"{opts.timeout:g} s") from None
