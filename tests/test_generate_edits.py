@@ -227,3 +227,29 @@ def test_a_whole_file_answer_becomes_edits_of_only_what_changed(dmc: Any,
     diff = subprocess.run(["git", "diff", "--numstat"], cwd=repo, capture_output=True,
                           text=True, check=True).stdout.split()
     assert diff[:2] == ["5", "0"]  # the route and its blank line; nothing removed
+
+
+# what the packaged 1.5B answered on the change benchmark: the new route in place of the
+# POST route it was meant to go after
+SWAP = EDIT.replace('''=======
+router.post("/users", async (req, res) => {
+  const user = await User.create(req.body);
+  res.status(201).json(user);
+});
+
+router.delete''', '''=======
+router.delete''')
+
+
+def test_an_edit_that_deletes_what_was_not_asked_is_not_success(dmc: Any,
+                                                                  tmp_path: Path) -> None:
+    payload = demo_payload(dmc, tmp_path)
+    result, double = run_script(payload, [SWAP, EDIT])
+    first = result["metadata"]["iterations"][0]
+    assert first["edits"]["deleted"] == ["POST /users (routes/api.js)"]
+    feedback = double.requests[1]["messages"][-1]["content"]
+    assert "Your edit deletes POST /users (routes/api.js)" in feedback
+    assert result["status"] == "success" and 'router.post("/users"' in result["files"][0]["code"]
+    only, _ = run_script(payload, [SWAP, SWAP, SWAP])
+    assert only["status"] == "partial"
+    assert "deletes what the request does not name: POST /users" in only["reason"]

@@ -13,7 +13,8 @@ from dmc.generate.checks import run
 from dmc.generate.code import CodeFile
 from tests.support.servers import OllamaDouble
 
-SLUG = "function slugify(text) {\n  throw new Error('not yet');\n}\n\nmodule.exports = { slugify };\n"
+SLUG = ("function slugify(text) {\n  throw new Error('not yet');\n}\n\n"
+        "module.exports = { slugify };\n")
 RIGHT = ("function slugify(text) {\n  return text.trim().toLowerCase().split(/\\s+/).join('-');"
          "\n}\n\nmodule.exports = { slugify };\n")
 TEST = """const test = require('node:test');

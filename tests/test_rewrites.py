@@ -120,3 +120,19 @@ def test_a_copy_of_the_file_beside_its_blocks_is_not_a_second_change() -> None:
     assert edit.ignored == ["variables.py: a whole copy beside its SEARCH/REPLACE blocks (the "
                             "blocks are applied, the copy is not)"]
     assert edit.converted == []
+
+
+def test_lost_definitions_names_routes_and_functions_the_request_does_not() -> None:
+    from dmc.generate.rewrites import lost_definitions
+
+    api = ('router.post("/users", async (req, res) => {\n  res.status(201).end();\n});\n'
+           "function helper() {}\n")
+    swapped = ('router.get("/users/:id", async (req, res) => {\n  res.json({});\n});\n'
+               "function helper() {}\n")
+    assert lost_definitions(api, swapped, "add a GET /users/:id route") == ["POST /users"]
+    assert lost_definitions(api, swapped, "replace the POST /users route with GET "
+                                          "/users/:id") == []
+    assert lost_definitions(MODULE, MODULE.replace("def parse", "def parse_all"),
+                            "tidy up") == ["parse"]
+    assert lost_definitions(MODULE, MODULE.replace("def parse", "def parse_all"),
+                            "rename parse to parse_all") == []

@@ -113,6 +113,7 @@ class Pass:
     ignored: list[str] = field(default_factory=list)
     converted: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)  # definitions removed, not asked for
 
     @property
     def truncated(self) -> bool:
@@ -128,7 +129,7 @@ class Pass:
         counts = self.validation.get("counts", {})
         return (self.checks.passed, -len(self.checks.failures), int(self.checks_ok),
                 self.model_checks.passed,
-                -len(self.missing), -len(self.edit_failures),
+                -len(self.missing) - len(self.deleted), -len(self.edit_failures),
                 int(not self.truncated and bool(self.files)),
                 -int(counts.get("error", 0)), -int(counts.get("warning", 0)))
 
@@ -142,7 +143,7 @@ class Pass:
         """Nothing left to refine."""
         model_ok = self.model_checks.total == 0 or self.model_checks.all_passed
         return (bool(self.files) and not self.truncated and self.checks_ok and model_ok
-                and not self.missing and not self.edit_failures
+                and not self.missing and not self.deleted and not self.edit_failures
                 and bool(self.validation.get("passed")))
 
 
@@ -305,6 +306,8 @@ class _Run:
             p.converted = edit.converted
             p.missing = changes.missing_named(str(self.task.get("description") or ""),
                                               self.base_states, files)
+            p.deleted = changes.deleted_unasked(str(self.task.get("description") or ""),
+                                                p.states)
         p.record = {
             "iteration": number, "sample": sample, "errors": int(counts.get("error", 0)),
             "warnings": int(counts.get("warning", 0)), "passed": bool(validation["passed"]),
@@ -316,7 +319,7 @@ class _Run:
             **({"edits": {"blocks_applied": sum(len(s.blocks) for s in p.states.values()),
                           "blocks_failed": len(p.edit_failures),
                           "converted": p.converted, "refused": p.ignored,
-                          "missing": p.missing}}
+                          "missing": p.missing, "deleted": p.deleted}}
                if edit is not None else {}),
             "prompt_tokens": result.prompt_tokens, "tokens": result.completion_tokens,
             "seconds": round(result.seconds, 3),
@@ -361,12 +364,16 @@ class _Run:
         if self.base_states:
             from dmc.generate.edits import render_failures
 
-            states = p.states or self.base_states
+            states = p.states if p.states and not p.deleted else self.base_states
             current = {path: st.content for path, st in states.items()}
             said = [render_failures(p.edit_failures, files=current)] if p.edit_failures else []
             if p.ignored:
                 said.append("Not applied (" + "; ".join(p.ignored) + "). Change existing "
                             "files with SEARCH/REPLACE blocks after `File: <path>`.")
+            if p.deleted:
+                said.append("Your edit deletes " + ", ".join(p.deleted) + ", which the "
+                            "request does not ask to remove. Keep it: to add code after it, "
+                            "put it in SEARCH and again in REPLACE, followed by the new code.")
             if p.missing:
                 said.append("The request asks for " + ", ".join(p.missing) + ", but no "
                             "applied edit adds it.")
@@ -386,7 +393,10 @@ class _Run:
                                 "pass(es)")
                 break
             before = self.best
-            self.pass_base = before.states if before is not None and before.states else {}
+            # the next pass edits the best one's files, unless those lost code nobody asked
+            # to remove: then it starts again from the files as they were
+            self.pass_base = before.states if before is not None and before.states and \
+                not before.deleted else {}
             draws = self.samples if n == 1 else 1
             current: Pass | None = None
             for s in range(1, draws + 1):
@@ -469,6 +479,9 @@ class _Run:
         if best.missing:
             return "partial", ("the change does not add what the request names: "
                                + ", ".join(best.missing))
+        if best.deleted:
+            return "partial", ("the change deletes what the request does not name: "
+                               + ", ".join(best.deleted))
         if best.edit_failures:
             return "partial", f"{len(best.edit_failures)} edit block(s) did not apply"
         if best.truncated:

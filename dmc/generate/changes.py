@@ -27,7 +27,12 @@ from dmc.generate.edits import (
     parse_edits,
     strip_markers,
 )
-from dmc.generate.rewrites import Conversion, blocks_from_rewrite, blocks_from_snippet
+from dmc.generate.rewrites import (
+    Conversion,
+    blocks_from_rewrite,
+    blocks_from_snippet,
+    lost_definitions,
+)
 
 MAX_FILE_CHARS = 60_000
 
@@ -249,3 +254,15 @@ def missing_named(description: str, states: dict[str, FileState],
 def cap(text: str) -> str | None:
     """The text if it is small enough to send whole, else None."""
     return text if len(text) <= MAX_FILE_CHARS else None
+
+
+def deleted_unasked(description: str, states: dict[str, FileState]) -> list[str]:
+    """Definitions (functions, classes, routes) the applied edits removed from a file that
+    the request does not name: an edit that turns the route next to the new one into the
+    new one adds what was asked and deletes what was there."""
+    out = []
+    for path, state in states.items():
+        if state.original and state.blocks:
+            out += [f"{d} ({path})" for d in lost_definitions(state.original, state.content,
+                                                              description)]
+    return out

@@ -76,14 +76,36 @@ def _block(path: str, old: list[str], start: int, end: int, new: list[str],
     return None
 
 
-def _definitions(lines: list[str]) -> list[str]:
-    """Names a text defines (functions, classes, routes), in order, repeats kept."""
+def definitions(lines: list[str]) -> list[str]:
+    """What a text defines (function and class names, ``POST /users`` for a route), in
+    order, repeats kept."""
     names = []
     for line in lines:
         m = _DEFINITION.match(line)
-        if m:
-            names.append(" ".join(g for g in m.groups() if g))
+        if m is None:
+            continue
+        name, assigned, verb, route = m.groups()
+        if verb:
+            names.append(f"{verb.upper()} {route.strip(chr(39) + chr(34) + '`')}")
+        else:
+            names.append(name or assigned)
     return names
+
+
+def named_in(definition: str, request: str) -> bool:
+    """The request names this definition (so removing or renaming it may be the point)."""
+    if " /" in definition:
+        verb, route = definition.split(" ", 1)
+        return re.search(rf"\b{verb}\s+`?{re.escape(route)}(?![\w/:{{<])", request,
+                         re.I) is not None
+    return re.search(rf"\b{re.escape(definition)}\b", request) is not None
+
+
+def lost_definitions(before: str, after: str, request: str) -> list[str]:
+    """Definitions ``before`` has more of than ``after`` that the request does not name:
+    code a change deleted without being asked to."""
+    had, kept = Counter(definitions(_lines(before))), Counter(definitions(_lines(after)))
+    return [d for d in had if kept[d] < had[d] and not named_in(d, request)]
 
 
 def _same_but_spacing(old: list[str], new: list[str]) -> bool:
@@ -112,11 +134,7 @@ def blocks_from_rewrite(path: str, current: str, rewritten: str, *,
            for ln in new):
         return Conversion((), "the rewrite stands for kept code with a placeholder comment "
                               "instead of writing it out")
-    kept = Counter(_definitions(new))
-    had = Counter(_definitions(old))
-    dropped = [d for d in had
-               if kept[d] < had[d] and not re.search(rf"\b{re.escape(d.split()[-1].strip('`'))}\b",
-                                                  named)]
+    dropped = lost_definitions(current, rewritten, named)
     if dropped:
         return Conversion((), "the rewrite drops " + ", ".join(dropped[:5]) +
                           (" …" if len(dropped) > 5 else "") + " that the request does not name")
