@@ -195,6 +195,12 @@ def test_send_streams_the_code_and_a_reload_continues_the_same_run(smol, page,
         lengths.add(len(_streamed(page)))
     assert len(lengths) >= 2 and min(lengths) > 0, lengths
     page.screenshot(path=str(shots / "2-streaming.png"), full_page=True)
+    # a second tab on the plain address picks up the run that is going (localStorage)
+    second = page.context.new_page()
+    second.goto(url + "/")
+    _same_run(second, run_id)
+    wait_js(second, "document.querySelector('#passes pre.stream') !== null", 60)
+    second.close()
     assert _status(url, run_id) == "running", "the run ended before the reload"
     page.reload()
     page.wait_for_selector("body[data-ready='1']")
@@ -259,6 +265,22 @@ def test_twenty_reloads_during_streaming_lose_no_run(smol, page) -> None:
     assert f"continuing from: {newest['text']}".encode() in res.stderr
 
 
+def test_stop_cancels_the_run(smol, page) -> None:
+    url = smol["url"]
+    _open(page, url)
+    page.fill("#request", "add a function count_words_twice(text) to textutil/twice.py")
+    first_token_ms(page)
+    run_id = _run_id(page)
+    assert page.is_visible("#stop")
+    page.click("#stop")
+    wait_js(page, RUN_OVER, 60)
+    assert page.inner_text("#run-status") == "cancelled"
+    assert page.is_hidden("#stop") and page.is_hidden("#result")
+    events = _events(url, run_id)
+    assert events[-1]["event"] == "error" and events[-1]["status"] == "cancelled"
+    assert _status(url, run_id) == "cancelled"
+
+
 def test_history_lists_searches_and_reopens_runs(smol, page, shots) -> None:
     url = smol["url"]
     _open(page, url + "/#history")
@@ -295,6 +317,12 @@ def _fmt(v: float | None) -> str:
 
 def test_dashboard_charts_render_the_runs_figures(smol, page, shots) -> None:
     url = smol["url"]
+    done = httpx.get(url + "/v1/runs", params={"q": "count"}, timeout=30).json()["runs"]
+    if not any(r["status"] == "done" for r in done):  # run alone: make a run to chart
+        _open(page, url)
+        page.fill("#request", REQUEST)
+        first_token_ms(page)
+        wait_js(page, RUN_OVER, 120)
     _open(page, url + "/#dashboard")
     page.wait_for_selector("body[data-dashboard='drawn']", timeout=60_000)
     latency = httpx.get(url + "/v1/metrics/latency", timeout=30).json()
@@ -303,7 +331,7 @@ def test_dashboard_charts_render_the_runs_figures(smol, page, shots) -> None:
     index = httpx.get(url + "/v1/metrics/index", timeout=30).json()
     runs = httpx.get(url + "/v1/runs", params={"limit": 500}, timeout=30).json()["runs"]
     web_runs = [r for r in runs if r["events"]]
-    assert latency["runs"] == len(web_runs) >= 3
+    assert latency["runs"] == len(web_runs) >= 1
     points = {name: int(page.get_attribute(f"#chart-{name} svg", "data-points") or 0)
               for name in ("latency", "throughput", "first-token", "quality", "index",
                            "queue", "memory")}
@@ -314,7 +342,7 @@ def test_dashboard_charts_render_the_runs_figures(smol, page, shots) -> None:
         assert page.inner_text(row + " .p50") == _fmt(latency["overall"][stage]["p50"])
         assert page.inner_text(row + " .p95") == _fmt(latency["overall"][stage]["p95"])
     # one run's own figures, from its events, are points of the throughput chart
-    run_id = web_runs[0]["id"]
+    run_id = next(r["id"] for r in web_runs if r["status"] == "done")
     passes = [e for e in _events(url, run_id) if e["event"] == "iteration"]
     rate = round(sum(p["tokens"] for p in passes) / sum(p["seconds"] for p in passes), 2)
     drawn = page.eval_on_selector_all("#chart-throughput circle",
@@ -325,8 +353,14 @@ def test_dashboard_charts_render_the_runs_figures(smol, page, shots) -> None:
     assert len(memory["samples"]) >= 1 and memory["now_mib"] > 50
     assert f"{index['chunks']} chunks" in page.inner_text("#chart-index .figures")
     assert "in-process" in page.inner_text("#chart-queue .figures")
-    quality = page.inner_text("#chart-quality .figures")
-    assert quality.startswith(f"{latency['runs']} generated run(s)")
+    quality = httpx.get(url + "/v1/metrics/quality", timeout=30).json()
+    finished = [r for r in web_runs if r["status"] == "done"]  # not the cancelled one
+    assert quality["generated_runs"] == len(finished)
+    assert page.inner_text("#chart-quality .figures").startswith(
+        f"{len(finished)} generated run(s)")
+    bars = page.eval_on_selector_all("#chart-quality rect",
+                                     "els => els.map(e => Number(e.dataset.value))")
+    assert bars[:2] == [quality["first_pass_rate"], quality["final_rate"]]
     page.screenshot(path=str(shots / "7-dashboard.png"), full_page=True)
 
 
