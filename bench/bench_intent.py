@@ -1,14 +1,25 @@
 """Benchmark ``dmc intent``: start-up wall time, batch throughput, accuracy on real data.
 
-Accuracy is measured leave-one-project-out on shared/data/intent-dev.jsonl: the model is
-fitted on two source projects (same features, same hyper-parameters as the shipped model)
-and scored on the third, for each of the three. Per-class accuracy (recall), macro accuracy
-(mean over the classes the held-out project has) and plain accuracy are reported, next to a
-keyword baseline (the class with the most lexicon hits) on the same rows.
+Accuracy is nested leave-one-project-out on data/intent-dev.jsonl (five projects). For
+each outer project, every setting (:data:`dmc.intent.train.GRID`: regularisation, how many
+projects a word must occur in, the word-vector voice's regularisation and fusion weight) is
+chosen by leave-one-project-out over the *other four* projects only; the model is then
+fitted on those four and scored once on the outer project. So the project a figure is
+reported on took no part in choosing anything it was scored with. Beside it, in the same
+run and on the same rows:
+
+- keyword rules: the class with the most lexicon hits (feature on none);
+- the previous model: the sparse linear model alone with its old fixed settings
+  (``LEGACY_PARAMS``), fitted on the same four projects.
+
+Per-class accuracy (recall), macro accuracy (mean over the classes the outer project has)
+and plain accuracy are reported. The lexicon itself was written by hand before this
+protocol and is not re-chosen per fold; that is the one choice the figures cannot vouch for.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -20,10 +31,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import orjson  # noqa: E402
 
-from bench.common import DMC, SHARED_DATA, time_command, write  # noqa: E402
-from dmc.intent.classifier import LinearModel  # noqa: E402
-from dmc.intent.features import STEMMED_CUES, extract, stem, tokenize  # noqa: E402
-from dmc.intent.train import COMMIT_LABELS, HYPERPARAMS, Example, fit, load_examples  # noqa: E402
+from bench.common import DATA, DMC, time_command, write  # noqa: E402
+from dmc.intent.features import STEMMED_CUES, stem, tokenize  # noqa: E402
+from dmc.intent.train import (  # noqa: E402
+    COMMIT_LABELS,
+    GRID,
+    LEGACY_PARAMS,
+    Example,
+    Workbench,
+    fused_predictions,
+    load_examples,
+    select,
+)
 
 
 def _scores(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -46,33 +65,55 @@ def keyword_baseline(text: str) -> str:
     return hits.most_common(1)[0][0] if hits else "feature_implementation"
 
 
-def leave_one_project_out(examples: list[Example]) -> dict[str, Any]:
+def nested_lopo(examples: list[Example], bench: Workbench) -> dict[str, Any]:
+    """Per outer project: settings chosen on the others, the fitted model's scores, and
+    the baselines'."""
     sources = sorted({e.source for e in examples})
     report: dict[str, Any] = {}
     for held in sources:
+        started = time.perf_counter()
         train = [e for e in examples if e.source != held]
         test = [e for e in examples if e.source == held]
-        fitted = fit(train, **HYPERPARAMS)
-        model = LinearModel(tuple(fitted["labels"]), fitted["weights"])
-        preds = []
-        for e in test:
-            s = model.scores(extract(e.text))
-            preds.append(model.labels[max(range(len(s)), key=s.__getitem__)])
+        params, tried = select(train, bench)
+        inner = max(t["mean"] for t in tried)
+        chosen, legacy = fused_predictions(train, test, [params, LEGACY_PARAMS], bench)
         report[held] = {
             "trained_on": [s for s in sources if s != held],
-            "model": _scores([(e.label, p) for e, p in zip(test, preds, strict=True)]),
+            "chosen": params, "inner_lopo_macro": inner, "candidates": len(tried),
+            "model": _scores([(e.label, p) for e, p in zip(test, chosen, strict=True)]),
+            "previous_model": _scores([(e.label, p) for e, p in
+                                       zip(test, legacy, strict=True)]),
             "keyword_baseline": _scores([(e.label, keyword_baseline(e.text)) for e in test]),
+            "seconds": round(time.perf_counter() - started, 1),
         }
-    macro = [r["model"]["macro_accuracy"] for r in report.values()]
-    base = [r["keyword_baseline"]["macro_accuracy"] for r in report.values()]
-    return {"per_held_out_project": report,
-            "mean_macro_accuracy": round(sum(macro) / len(macro), 3),
-            "mean_keyword_baseline_macro": round(sum(base) / len(base), 3)}
+        print(f"  {held}: {report[held]['model']['macro_accuracy']} (previous "
+              f"{report[held]['previous_model']['macro_accuracy']}, keywords "
+              f"{report[held]['keyword_baseline']['macro_accuracy']}) with {params}",
+              file=sys.stderr, flush=True)
+
+    def mean(key: str) -> float:
+        vals = [r[key]["macro_accuracy"] for r in report.values()]
+        return round(sum(vals) / len(vals), 3)
+
+    return {"protocol": "nested leave-one-project-out: settings chosen by LOPO over the "
+                        "four training projects, scored once on the fifth",
+            "grid": {k: list(v) for k, v in GRID.items()},
+            "per_held_out_project": report,
+            "mean_macro_accuracy": mean("model"),
+            "mean_previous_model_macro": mean("previous_model"),
+            "mean_keyword_baseline_macro": mean("keyword_baseline"),
+            "goal_macro_each_project": 0.60}
 
 
 def main() -> dict[str, Any]:
-    data = SHARED_DATA / "intent-dev.jsonl"
+    data = DATA / "intent-dev.jsonl"
     examples = load_examples(data)
+    load_before = [round(x, 2) for x in os.getloadavg()]  # shared machines: say how busy
+    started = time.perf_counter()
+    from dmc.intent.classifier import load_model
+
+    load_model()
+    model_load_s = time.perf_counter() - started
     single = time_command([DMC, "intent", "add OAuth2 login keeping JWT working"], runs=15)
     texts = [e.text for e in examples]
     # documents, not text lines: a text line starting with "[" would be read as JSON
@@ -82,23 +123,28 @@ def main() -> dict[str, Any]:
                           check=True)
     elapsed = time.perf_counter() - start
     lines = proc.stdout.count(b"\n")
+    bench = Workbench.prepare(examples)
     result = {
         "commands": {
             "single": f'{DMC} intent "add OAuth2 login keeping JWT working" (15 runs)',
             "batch": f"{DMC} intent --batch < {len(texts)} NDJSON requests from {data.name}",
-            "accuracy": "leave-one-project-out on " + str(data.name),
+            "accuracy": f"nested leave-one-project-out on {data.name} "
+                        "(python bench/bench_intent.py)",
         },
         "single_request_wall": {**single, "goal_s": 0.25},
+        "load_average_before": load_before,
+        "model_load_in_process_s": round(model_load_s, 4),
         "batch": {"requests": len(texts), "lines_out": lines, "seconds": round(elapsed, 3),
                   "requests_per_s": round(len(texts) / elapsed, 1)},
-        "accuracy": leave_one_project_out(examples),
-        "hyperparams": HYPERPARAMS,
+        "accuracy": nested_lopo(examples, bench),
+        "previous_params": LEGACY_PARAMS,
     }
     path = write("intent", result)
     acc = result["accuracy"]
     print(f"intent: single {single['median_s']:.3f}s median; batch "
-          f"{result['batch']['requests_per_s']}/s; LOPO macro {acc['mean_macro_accuracy']} "
-          f"(keyword baseline {acc['mean_keyword_baseline_macro']}) -> {path}")
+          f"{result['batch']['requests_per_s']}/s; nested LOPO macro "
+          f"{acc['mean_macro_accuracy']} (previous model {acc['mean_previous_model_macro']}, "
+          f"keyword rules {acc['mean_keyword_baseline_macro']}) -> {path}")
     return result
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from dmc.intent import INTENT_SCHEMA, classify
-from dmc.intent.classifier import COMPLEXITIES, DOMAINS, TASK_TYPES, load_model
+from dmc.intent.classifier import COMPLEXITIES, DOMAINS, METHOD, TASK_TYPES, load_model
+from dmc.intent.train import Example, Workbench, macro_accuracy, select
+from dmc.intent.wordvec import TokenScores, basic_words, wordpieces
 from tests.support.servers import OllamaDouble, free_port
 
 # Terse requests as people write them (commit subjects, chat): each pair states what the
@@ -72,12 +74,87 @@ def test_model_weights_only_use_known_labels() -> None:
     assert all(len(row) == len(model.labels) for row in model.weights.values())
 
 
+WORDPIECE_SAMPLES = [
+    "add OAuth2 login keeping JWT working",
+    "Fix `DataFrame.rechunk()` crash on empty input (#1234)",
+    "naïve café: don't re-encode UTF-8 twice!",
+    "bump @commitlint/cli to v19.0.3 in package.json",
+    "speed-up the tokenizer's hot loop by 2x",
+]
+
+
+@pytest.mark.parametrize("text", WORDPIECE_SAMPLES)
+def test_wordpieces_match_the_reference_tokenizer(text: str) -> None:
+    """The pure-Python WordPiece split (run time, no `tokenizers`) gives the same ids as
+    the library the MiniLM model was trained with."""
+    tokenizers = pytest.importorskip("tokenizers")
+    embed = pytest.importorskip("dmc.rag.embed")
+    try:
+        folder = embed.package_dir()
+    except Exception:
+        pytest.skip("the MiniLM package is not installed")
+    ref = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
+    ref.no_padding()
+    vocab = {t: i for i, t in enumerate(
+        (folder / "vocab.txt").read_text(encoding="utf-8").splitlines())}
+    assert wordpieces(text, vocab) == ref.encode(text, add_special_tokens=False).ids
+
+
+def test_basic_words_split_punctuation_and_strip_accents() -> None:
+    assert basic_words("Don't café-crash!") == ["don", "'", "t", "cafe", "-", "crash", "!"]
+
+
+def test_token_scores_average_rows_and_survive_json() -> None:
+    from array import array
+
+    table = TokenScores(("a", "b"), {"fix": 0, "##es": 1, "crash": 2},
+                        array("f", [1.0, 0.0, 0.0, 2.0, 3.0, 1.0]), (0.5, -0.5))
+    again = TokenScores.from_json(table.to_json())
+    assert again.vocab == table.vocab and list(again.scores) == list(table.scores)
+    # "fixes crash" -> fix, ##es, crash: mean of the three rows, plus the bias
+    assert again.class_scores("fixes crash") == pytest.approx([4 / 3 + 0.5, 1.0 - 0.5])
+    assert again.class_scores("zzz") is None  # no known piece: no opinion
+
+
+def test_shipped_model_fuses_a_word_vector_table_that_matches_its_labels() -> None:
+    model = load_model()
+    assert model.wordvec is not None and 0 < model.alpha < 1
+    assert model.wordvec.labels == model.labels
+    text = "make the csv reader faster"
+    from dmc.intent.features import extract
+
+    probs = model.probabilities(text, extract(text))
+    assert sum(probs) == pytest.approx(1.0)
+    assert model.labels[probs.index(max(probs))] == "optimization"
+
+
+def test_selection_scores_each_project_only_when_held_out() -> None:
+    """select() is leave-one-project-out over the projects it is given: each candidate's
+    score is reported per project, and a project whose words contradict the others
+    does not decide the choice alone."""
+    rows = []
+    for src in ("p1", "p2", "p3"):
+        for i in range(6):
+            rows.append(Example(f"fix crash number {i} in {src}", "bug_fix", src))
+            rows.append(Example(f"add new option {i} to {src}", "feature_implementation", src))
+    bench = Workbench.prepare(rows, with_wordvec=False)
+    params, tried = select(rows, bench, {"l2": (1.0, 10.0), "alpha": (0.0,)})
+    assert params in [t["params"] for t in tried]
+    assert all(set(t["per_project"]) == {"p1", "p2", "p3"} for t in tried)
+    assert max(t["mean"] for t in tried) == 1.0
+
+
+def test_macro_accuracy_weights_classes_equally() -> None:
+    pairs = [("a", "a")] * 9 + [("a", "b"), ("b", "a")]
+    assert macro_accuracy(pairs) == pytest.approx((0.9 + 0.0) / 2)
+
+
 def test_unreachable_llm_falls_back_with_warning(dmc) -> None:
     port = free_port()  # nothing listens here
     res = dmc("intent", "--model", f"http://127.0.0.1:{port}/v1#m", "fix the login crash")
     assert res.code == 0
     intent = res.doc["intent"]
-    assert intent["method"] == "local-linear-v1"
+    assert intent["method"] == METHOD
     assert "unreachable" in intent["fallback"]["reason"]
     assert "warning" in res.stderr and "embedded classifier" in res.stderr
 
@@ -124,7 +201,7 @@ class TestOllamaWireProtocol:
                       env={"DMC_MODELS__OLLAMA_URL": double.url})
         finally:
             double.stop()
-        assert res.doc["intent"]["method"] == "local-linear-v1"
+        assert res.doc["intent"]["method"] == METHOD
         assert "outside the schema" in res.doc["intent"]["fallback"]["reason"]
 
     def test_slow_server_times_out_and_falls_back(self, dmc) -> None:

@@ -1,10 +1,14 @@
 """The embedded intent classifier: lexicon-guided linear model, no server, no download.
 
 Scoring is a sum of weights over a few dozen sparse features, done with dict look-ups, so a
-request costs microseconds and the module imports nothing heavy. The weights
-(``model.json``) are fitted by :mod:`dmc.intent.train` on real commit subjects; the
-conversational task types (explanation, code review), complexity and domain come from rules,
-since commit histories do not contain them.
+request costs microseconds and the module imports nothing heavy. A second voice, the
+request's WordPiece tokens scored by a table distilled from MiniLM
+(:mod:`dmc.intent.wordvec`), is averaged in with the weight ``alpha``: it knows what words
+*mean*, which is what carries to a project whose words the training data never used. The
+weights, the table and ``alpha`` (``model.json``) are fitted and chosen by
+:mod:`dmc.intent.train` on real commit subjects; the conversational task types
+(explanation, code review), complexity and domain come from rules, since commit histories do
+not contain them.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from dmc.intent.lexicon import (
     QUESTION_OPENERS,
     REVIEW_OPENERS,
 )
+from dmc.intent.wordvec import TokenScores
 
 TASK_TYPES: tuple[str, ...] = (
     "feature_implementation", "bug_fix", "refactoring", "optimization", "testing",
@@ -33,7 +38,7 @@ TASK_TYPES: tuple[str, ...] = (
 )
 DOMAINS: tuple[str, ...] = (*DOMAIN_CUES, "general")
 COMPLEXITIES: tuple[str, ...] = ("low", "medium", "high")
-METHOD = "local-linear-v1"
+METHOD = "local-linear-v2"
 
 _ACTION_AFTER_HOW = re.compile(
     r"^(how (do|can|should|would) (i|we|you)|how to|can you|could you|please|help me)\b"
@@ -47,6 +52,8 @@ class LinearModel:
 
     labels: tuple[str, ...]
     weights: dict[str, list[float]]
+    wordvec: TokenScores | None = None
+    alpha: float = 0.0
 
     def scores(self, feats: dict[str, float]) -> list[float]:
         """Raw class scores."""
@@ -65,13 +72,29 @@ class LinearModel:
                if n != "bias" and n in self.weights]
         return sorted((c for c in out if c[1] > 0), key=lambda c: -c[1])
 
+    def probabilities(self, text: str, feats: dict[str, float]) -> list[float]:
+        """Class probabilities: the linear model's, averaged with the word-vector voice's
+        (weight ``alpha``) when the model has one and it knows a token of the text."""
+        probs = softmax(self.scores(feats))
+        if self.wordvec is None or self.alpha <= 0:
+            return probs
+        other = self.wordvec.class_scores(text)
+        if other is None:
+            return probs
+        return [(1 - self.alpha) * p + self.alpha * q
+                for p, q in zip(probs, softmax(other), strict=True)]
+
 
 @lru_cache(maxsize=1)
 def load_model() -> LinearModel:
     """The packaged weights (read once per process)."""
     raw = resources.files("dmc.intent").joinpath("model.json").read_bytes()
     data = orjson.loads(raw)
-    return LinearModel(tuple(data["labels"]), data["weights"])
+    wordvec = TokenScores.from_json(data["wordvec"]) if "wordvec" in data else None
+    if wordvec is not None and wordvec.labels != tuple(data["labels"]):
+        raise ValueError("model.json: the word-vector table's labels differ from the model's")
+    return LinearModel(tuple(data["labels"]), data["weights"], wordvec,
+                       float(data.get("alpha", 0.0)))
 
 
 def softmax(scores: list[float]) -> list[float]:
@@ -92,7 +115,7 @@ def classify(text: str, *, min_confidence: float = 0.5) -> dict[str, Any]:
     conversational = _conversational(lowered)
     model = load_model()
     feats = extract(text)
-    probs = softmax(model.scores(feats))
+    probs = model.probabilities(text, feats)
     ranked = sorted(zip(model.labels, probs, strict=True), key=lambda p: -p[1])
     if conversational is not None:
         task_type, confidence, signals = conversational
