@@ -112,7 +112,8 @@ def main(
     Warm checkers (--warm, the default unless the CI environment variable is set): the
     files the cache cannot answer for go to pylint, bandit and mypy kept running between
     runs, one process per tool, started by the first run that needs them and ending after
-    15 minutes without a request. Each runs the tool through its own command-line entry
+    10 minutes without a request (at most 6 run at once per user; beyond that, new
+    processes). Each runs the tool through its own command-line entry
     point with the same arguments, working folder, environment and module search path a
     new `python -m TOOL` process gets, and hands back its output and exit status, which
     are read as before: the issues are the same, only start-up and the re-reading of
@@ -123,11 +124,14 @@ def main(
     library module whose top-level name a project folder provides (the working folder,
     the checked files' package roots), and the attribute assignments project files
     recorded on library classes (obj.attr = ... in a project file is noted on obj's
-    class); astroid's and pylint's inference and look-up caches are cleared. A checker is
-    tied to the Python executable, the tool's version, dmc's checker code, the installed
-    distributions and the environment variables the tools read at start-up (PYTHONPATH,
-    MYPYPATH, PYLINTRC, HOME, XDG_CONFIG_HOME, ...): a change to any of them starts a new
-    one. pylint runs with --jobs=1 in a checker (forked job processes would not add to its
+    class), and every library module that noted attributes on another library module (a
+    new process has those notes only when it reads that module); astroid's and pylint's
+    inference and look-up caches are cleared. A checker is tied to the Python executable,
+    the tool's version, dmc's checker code, the installed
+    distributions and the environment variables read when Python or a tool starts
+    (PYTHONPATH, PYTHONHOME, PYTHONUSERBASE, PYLINTHOME, HOME, XDG_CACHE_HOME, ...): a
+    change to any of them starts a new one; every run gets the caller's whole environment.
+    pylint runs with --jobs=1 in a checker (forked job processes would not add to its
     trees); without checkers, with --jobs=2 from 8 files on. Checkers listen on Unix
     sockets in $XDG_RUNTIME_DIR/dmc, else /tmp/dmc-UID, a folder that must belong to you
     and be closed to others; each lock file there holds its checker's process id. When no

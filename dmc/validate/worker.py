@@ -13,16 +13,21 @@ process may make the gate faster, never different), so a worker:
   working folder, environment, ``sys.argv`` and ``sys.path`` (as ``python -m`` sets it),
   and returns its stdout, stderr and exit status; the caller parses them as before;
 - is keyed (its socket name) on the Python executable, the tool's version, this file, the
-  environment variables tools read and the installed distributions: when any of them
-  changes a new worker is started, and the old one exits when idle;
-- after every pylint run forgets every astroid tree that is not a library module, every
-  library module a project module could shadow (a top-level name present in the working
-  folder, a checked file's package root or a non-library ``sys.path`` entry), and every
-  library module whose classes or functions carry attributes assigned by a module that is
-  forgotten (astroid records ``obj.attr = ...`` on the object's class in another module),
-  repeating until nothing more goes; astroid's inference and look-up caches and pylint's
-  are cleared, as ``clear-cache-post-run`` does, so only the trees of unchanged library
-  files survive. Should ``builtins`` ever be touched, everything is cleared;
+  installed distributions and the environment variables read when Python or the tool
+  starts (:data:`ENV_KEYS`): when any of them changes a new worker is started, and the old
+  one exits when idle. Every request runs under the caller's whole environment;
+- after every pylint run forgets every astroid tree that is not a library module (a file
+  under the standard library or site-packages, or a compiled module built from the live
+  interpreter) and every library module a project module could shadow (a top-level name
+  present in the working folder, a checked file's package root or a non-library
+  ``sys.path`` entry). astroid's builder records ``obj.attr = ...`` on obj's class or
+  module, which may be a kept library tree; it only appends, so the nodes whose module was
+  forgotten are removed from the kept trees, leaving them as if that module had never been
+  built. A kept library module that recorded nodes on another kept module is forgotten
+  too (with its recordings): a new process has them only when it builds that module,
+  which it does only when the project needs it. astroid's inference and look-up caches
+  and pylint's node caches are cleared, as
+  ``clear-cache-post-run`` does, so only trees of unchanged library files survive;
 - removes modules a run imported from outside the library (plug-ins named in a project's
   config), so an edited plug-in is imported again;
 - serves one request at a time (tools keep global state), with the caller's time limit
@@ -33,7 +38,7 @@ Anything that goes wrong on the way to a worker (no socket folder of our own, a 
 does not start, a broken connection) makes the caller run the tool the usual way, which
 gives the same answer, slower. Workers listen on a Unix socket in a folder only this user
 can enter (``$XDG_RUNTIME_DIR/dmc`` or ``/tmp/dmc-UID``) and exit after
-:data:`IDLE_S` seconds without a request.
+:data:`IDLE_S` seconds without a request; at most :data:`MAX_WORKERS` run per user.
 """
 
 from __future__ import annotations
@@ -58,14 +63,19 @@ from typing import Any
 import orjson
 
 TOOLS = ("pylint", "bandit", "mypy")
-IDLE_S = 900.0
+IDLE_S = 600.0
+#: live workers per user at most (each holds 200-400 MB); beyond it tools run in new
+#: processes rather than start another
+MAX_WORKERS = 6
 START_TIMEOUT_S = 20.0
 #: astroid trees kept at most; beyond it the worker starts again from empty
 MAX_MODULES = 4000
-#: environment variables that change what a tool finds or reads at start-up
+#: environment variables read when Python or a tool *starts* (the module search path, the
+#: user site folder, pylint's home): a worker started under other values would differ. The
+#: ones read while a tool runs (MYPYPATH, PYLINTRC, XDG_CONFIG_HOME, ...) need no key: a
+#: worker runs every request under the caller's whole environment.
 ENV_KEYS = ("PYTHONPATH", "PYTHONHOME", "PYTHONSAFEPATH", "PYTHONNOUSERSITE",
-            "PYTHONUSERBASE", "MYPYPATH", "MYPY_CACHE_DIR", "PYLINTRC", "PYLINTHOME", "HOME",
-            "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "VIRTUAL_ENV")
+            "PYTHONUSERBASE", "PYTHONPLATLIBDIR", "PYLINTHOME", "HOME", "XDG_CACHE_HOME")
 
 
 class Unavailable(Exception):
@@ -153,6 +163,8 @@ def run(tool: str, argv: list[str], cwd: Path, timeout: float,
     path = socket_path(tool, environment)
     conn = _connect(path)
     if conn is None:
+        if len(running(path.parent)) >= MAX_WORKERS:
+            raise Unavailable(f"{MAX_WORKERS} warm checkers are running already")
         _start(tool, path)
         deadline = time.monotonic() + START_TIMEOUT_S
         while conn is None and time.monotonic() < deadline:
@@ -343,6 +355,32 @@ def _strip(module: Any, gone: set[int]) -> int:
     return removed
 
 
+def _recorders(cache: dict[str, Any], gone: set[str]) -> set[str]:
+    """Kept modules that recorded nodes on *another* kept module.
+
+    A new process has those recordings only if it builds the recording module, which it
+    does only when the project needs it: forgetting the recorder (and, with it, its
+    recordings) keeps a later run from seeing attributes a new process would not.
+    """
+    ids = {id(module): name for name, module in cache.items() if name not in gone}
+    found: set[str] = set()
+    for name, module in cache.items():
+        if name in gone:
+            continue
+        for scope in _scopes(module):
+            tables = [scope.locals]
+            if hasattr(scope, "instance_attrs"):
+                tables.append(scope.instance_attrs)
+            for table in tables:
+                for values in table.values():
+                    for value in values:
+                        root = value.root()
+                        if root is not module and id(root) in ids:
+                            found.add(ids[id(root)])
+    found.discard("builtins")
+    return found
+
+
 def _library_module(name: str, module: Any, shadowed: set[str]) -> bool:
     """A tree no project edit can change: a library file, or a compiled module built from
     the live interpreter, whose top-level name no project folder provides."""
@@ -368,6 +406,7 @@ def forget_project(argv: list[str], cwd: str, path: list[str]) -> dict[str, int]
         MANAGER.clear_cache()
         _clear_pylint_caches()
         return {"kept": 0, "dropped": dropped, "stripped": 0}
+    gone |= _recorders(cache, gone)
     forgotten = [cache.pop(name) for name in gone]  # held: ids stay unique while used
     roots = {id(module) for module in forgotten}
     stripped = sum(_strip(module, roots) for module in cache.values()) if roots else 0
