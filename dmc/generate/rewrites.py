@@ -46,6 +46,7 @@ _DEFINITION = re.compile(
     r"(?:function|\([^)]*\)\s*=>|[A-Za-z_$][\w$]*\s*=>)"
     r"|^\s*(?:router|app|server)\.(get|post|put|patch|delete)\s*\(\s*(['\"`][^'\"`]+['\"`])")
 MAX_CONTEXT = 8  # unchanged lines around a stretch before giving up on a unique match
+MERGE_GAP = 4  # changed stretches this close (in unchanged lines) become one block
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def blocks_from_rewrite(path: str, current: str, rewritten: str, *,
     # stretches close together become one block; each grows until its SEARCH is unique
     groups: list[list[tuple[str, int, int, int, int]]] = []
     for op in changes:
-        if groups and op[1] - groups[-1][-1][2] <= 2 * 2:
+        if groups and op[1] - groups[-1][-1][2] <= MERGE_GAP:
             groups[-1].append(op)
         else:
             groups.append([op])
