@@ -239,17 +239,41 @@ router.post("/users", async (req, res) => {
 
 router.delete''', '''=======
 router.delete''')
+# the POST route removed outright, the DELETE route added in a second block
+DROP = (EDIT.split("=======")[0] + "=======\n>>>>>>> REPLACE\n```\n\n"
+        + EDIT.replace('''<<<<<<< SEARCH
+router.post("/users", async (req, res) => {
+  const user = await User.create(req.body);
+  res.status(201).json(user);
+});
+=======
+router.post("/users", async (req, res) => {
+  const user = await User.create(req.body);
+  res.status(201).json(user);
+});
+''', "<<<<<<< SEARCH\nmodule.exports = router;\n=======\n").replace(
+            ">>>>>>> REPLACE", "\nmodule.exports = router;\n>>>>>>> REPLACE"))
+
+
+def test_a_block_written_over_its_neighbour_keeps_the_neighbour(dmc: Any,
+                                                                tmp_path: Path) -> None:
+    payload = demo_payload(dmc, tmp_path)
+    result, _ = run_script(payload, [SWAP])
+    assert result["status"] == "success", result.get("reason")
+    code = result["files"][0]["code"]
+    assert code.index('router.post("/users"') < code.index('router.delete("/users/:id"')
+    assert result["metadata"]["iterations"][0]["edits"]["deleted"] == []
 
 
 def test_an_edit_that_deletes_what_was_not_asked_is_not_success(dmc: Any,
                                                                   tmp_path: Path) -> None:
     payload = demo_payload(dmc, tmp_path)
-    result, double = run_script(payload, [SWAP, EDIT])
+    result, double = run_script(payload, [DROP, EDIT])
     first = result["metadata"]["iterations"][0]
     assert first["edits"]["deleted"] == ["POST /users (routes/api.js)"]
     feedback = double.requests[1]["messages"][-1]["content"]
     assert "Your edit deletes POST /users (routes/api.js)" in feedback
     assert result["status"] == "success" and 'router.post("/users"' in result["files"][0]["code"]
-    only, _ = run_script(payload, [SWAP, SWAP, SWAP])
+    only, _ = run_script(payload, [DROP, DROP, DROP])
     assert only["status"] == "partial"
     assert "deletes what the request does not name: POST /users" in only["reason"]

@@ -31,6 +31,7 @@ from dmc.generate.rewrites import (
     Conversion,
     blocks_from_rewrite,
     blocks_from_snippet,
+    definitions,
     lost_definitions,
 )
 
@@ -97,7 +98,7 @@ def from_answer(answer: str, base: dict[str, FileState], *, language: str | None
     failures = list(parsed.problems)
     by_path: dict[str, list[EditBlock]] = {}
     for block in parsed.blocks:
-        by_path.setdefault(block.path, []).append(block)
+        by_path.setdefault(block.path, []).append(kept_beside(block, request))
     files: dict[str, CodeFile] = {}
     for path, blocks in by_path.items():
         state = states.get(path)
@@ -155,6 +156,24 @@ def from_answer(answer: str, base: dict[str, FileState], *, language: str | None
             converted.append(f"{path}: {conversion.blocks[0].notes[0]}")
     return EditPass(list(files.values()), states, failures, ignored, len(parsed.blocks),
                     converted)
+
+
+def kept_beside(block: EditBlock, request: str) -> EditBlock:
+    """A block that puts new definitions in place of ones the request does not name, as an
+    addition after them: the model was asked to add something and wrote it over its
+    neighbour (what the packaged 1.5B does with "put in SEARCH the lines it goes after").
+    Anything else is left as written; the block notes what it kept."""
+    lost = lost_definitions(block.search, block.replace, request)
+    if not lost:
+        return block
+    before = set(definitions(block.search.splitlines()))
+    new = [d for d in definitions(block.replace.splitlines()) if d not in before]
+    if not new:
+        return block  # a plain deletion: reported as one, never guessed away
+    search = block.search if block.search.endswith("\n") else block.search + "\n"
+    return EditBlock(block.path, block.search, search + "\n" + block.replace, block.index,
+                     block.line, (*block.notes, "kept " + ", ".join(lost) + " and added "
+                              + ", ".join(new) + " after it (the block had replaced it)"))
 
 
 def as_blocks(path: str, current: str, code: str, *, request: str) -> Conversion:
