@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -200,3 +201,37 @@ def _held(lock: Path) -> bool:
         except OSError:
             return True
     return False
+
+
+def test_a_killed_checker_is_replaced(dmc, make_repo, warm_env) -> None:
+    """A checker killed outright leaves its socket file behind; the next run starts a new
+    one there and gets the same answer."""
+    repo = make_repo({"bad.py": BAD_PY})
+    first = _check(dmc, warm_env, repo, "--warm", "bad.py")
+    folder = Path(warm_env["XDG_RUNTIME_DIR"]) / "dmc"
+    pids = worker.running(folder)
+    assert len(pids) == 3 and list(folder.glob("*.sock"))
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while worker.running(folder) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    again = _check(dmc, warm_env, repo, "--warm", "bad.py")
+    assert set(_processes(again).values()) == {"warm"}
+    assert again["issues"] == first["issues"]
+    assert not set(worker.running(folder)) & set(pids)
+
+
+def test_no_checker_beyond_the_cap(monkeypatch, tmp_path: Path) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="dmcw-", dir="/tmp"))  # noqa: S108
+    try:
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder))
+        monkeypatch.setattr(worker, "MAX_WORKERS", 0)
+        with pytest.raises(worker.Unavailable, match="running already"):
+            worker.run("bandit", ["--version"], tmp_path, 30.0, "environment")
+        assert not worker.running(folder / "dmc")
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder / ("x" * 90)))
+        with pytest.raises(worker.Unavailable, match="too long"):
+            worker.run("bandit", ["--version"], tmp_path, 30.0, "environment")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
