@@ -92,7 +92,7 @@ def main(
                 f"{CODE_TTL_S / 60:.0f} min; `dmc serve --login-url` prints another)")
     else:
         ui.note("serve", f"web UI: {page}")
-    service.start_sampler()
+    service.dashboard.start()
     try:
         uvicorn.run(create_app(service, settings, logins), host=settings.host,
                     port=settings.port, log_level="warning", access_log=False,

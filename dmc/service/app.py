@@ -403,7 +403,7 @@ def create_app(service: Service, settings: ServeSettings,
                             f"{', '.join(METRIC_KINDS)})")
         if not 0.01 <= hours <= 24 * 366:
             return _problem(400, "bad_request", "hours must be between 0.01 and 8784")
-        return JSONResponse(await offload(service.metrics, kind, hours))
+        return JSONResponse(await offload(service.dashboard.metrics, kind, hours))
 
     @app.get("/v1/runs/{run_id}")
     async def get_run(run_id: str) -> JSONResponse:

@@ -28,7 +28,8 @@ from dmc.config import BY_KEY, Config, load
 from dmc.contract import DmcError, Exit, new_document
 from dmc.pipeline import LAPTOP_STAGES, STAGES, Cancelled, RunOptions, Warm, run
 from dmc.service.cache import ContextCache, Entry, cache_key, file_version, index_version
-from dmc.service.metrics import Records, stats_from
+from dmc.service.metrics import Dashboard, Records, stats_from
+from dmc.service.warm import SINK, ServiceWarm, TokenBatcher
 
 #: settings a request may not change: where the service listens and what it trusts, and
 #: any file it would read and send elsewhere (a token, a key)
@@ -75,76 +76,6 @@ class LiveRun:
     created: float = field(default_factory=time.time)
 
 
-_SINK = threading.local()  # the token batcher of the run generating on this thread
-
-
-class TokenBatcher:
-    """A run's generated text as ``tokens`` events: the first token at once (what the
-    user waits for), then at most one event every ``interval`` seconds, so a fast model
-    does not write an event per token into the history."""
-
-    def __init__(self, emit: Callable[[dict[str, Any]], None], interval: float = 0.1) -> None:
-        self.emit = emit
-        self.interval = interval
-        self.parts: list[str] = []
-        self.last: float | None = None
-
-    def add(self, delta: str) -> None:
-        self.parts.append(delta)
-        now = time.perf_counter()
-        if self.last is None or now - self.last >= self.interval:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.parts:
-            self.emit({"event": "tokens", "text": "".join(self.parts), "n": len(self.parts)})
-            self.parts = []
-        self.last = time.perf_counter()
-
-
-class TokenTee:
-    """The generation backend, with each token also handed to the run generating on this
-    thread. ``dmc.generate`` reports passes, not tokens; the browser shows tokens as they
-    come, so the service listens on the backend's own token callback (and changes nothing
-    in what generate sees: its callback runs first and may still stop the answer)."""
-
-    def __init__(self, backend: Any) -> None:
-        self.inner = backend
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def chat(self, messages: Any, *, on_token: Callable[[str], None] | None = None,
-             **kwargs: Any) -> Any:
-        sink: TokenBatcher | None = getattr(_SINK, "sink", None)
-        if sink is None:
-            return self.inner.chat(messages, on_token=on_token, **kwargs)
-
-        def tee(delta: str) -> None:
-            if on_token is not None:
-                on_token(delta)
-            sink.add(delta)
-
-        try:
-            return self.inner.chat(messages, on_token=tee, **kwargs)
-        finally:
-            sink.flush()
-
-
-class ServiceWarm(Warm):
-    """The pipeline's warm pieces, with the generation backend's tokens teed to the run."""
-
-    def backend(self, notes: list[str]) -> Any:
-        inner = super().backend(notes)
-        return self._once("backend_tee", lambda: TokenTee(inner))
-
-    def loaded_backend(self) -> Any:
-        """The generation backend if it is loaded already, else None (never loads it:
-        for health figures)."""
-        made = self._values.get("backend")  # (backend, notes), as Warm.backend keeps it
-        return made[0] if made else None
-
-
 def _fresh_ids(doc: dict[str, Any]) -> dict[str, Any]:
     """A prepared document as a new request: its own request id and time (a cached
     payload must not reuse the id of the request that prepared it)."""
@@ -179,9 +110,10 @@ class Service:
             Path.home() / ".local" / "state" / "dmc" / "history.sqlite"
         self.history = History(state)
         self.records = Records(self.history)
+        self.dashboard = Dashboard(self)
         self.prefill_after = prefill_after  # None: no prompt evaluation ahead of a run
         self.sample_every = sample_every
-        self._stop = threading.Event()
+        self.stopping = threading.Event()  # set by close(): background loops end
         self._prefilling = threading.Lock()
         # its own thread: a prefill waiting its turn must not hold a worker that drafts
         # and runs need
@@ -578,13 +510,13 @@ class Service:
         finally:
             with self._lock:
                 self.waiting -= 1
-        _SINK.sink = TokenBatcher(emit)
+        SINK.sink = TokenBatcher(emit)
         try:
             rest = run({k: v for k, v in prepared.items() if k != "run"}, cfg,
                        start="generate", stop_after=stop_after, options=options, warm=warm,
                        on_event=emit, cancelled=live.cancel.is_set)
         finally:
-            _SINK.sink = None
+            SINK.sink = None
             self.generation.release()
         timings = {**prepared["run"]["timings"], **rest["run"]["timings"]}
         rest["run"] = {"timings": timings, "total_seconds": round(sum(timings.values()), 3),
@@ -710,95 +642,16 @@ class Service:
         self.records.add_action(run_id, "discarded", {})
         return {"run_id": run_id, "discarded": True}
 
-    # --- the dashboard's figures ---------------------------------------------------------
-
-    def start_sampler(self) -> None:
-        """Record the process (memory, queue) every ``sample_every`` seconds and the index
-        every fourth time, in the history store: the dashboard's series over time."""
-        def loop() -> None:
-            n = 0
-            while not self._stop.wait(0 if n == 0 else self.sample_every):
-                try:
-                    self.sample(index=n % 4 == 0)
-                except Exception:  # noqa: BLE001 - a missed sample, the service goes on
-                    import logging
-
-                    logging.getLogger("dmc.serve").exception("sampling failed")
-                n += 1
-
-        self.records.backfill()
-        threading.Thread(target=loop, name="dmc-serve-samples", daemon=True).start()
-
-    def sample(self, index: bool = True) -> None:
-        """One sample of the process (and of the index)."""
-        from dmc.service.metrics import rss_mib
-
+    def queue(self) -> dict[str, int]:
+        """Runs going, whether the model is generating, runs waiting for it."""
         with self._lock:
-            running = sum(1 for r in self.runs.values() if not r.done)
-            waiting = self.waiting
-        self.records.add_sample("process", {
-            "rss_mib": rss_mib(), "running": running, "waiting": waiting,
-            "drafts": len(self.drafts), "cache_entries": self.cache.stats()["entries"]})
-        if index:
-            figures = self.index_figures()
-            self.records.add_sample("index", {k: figures.get(k) for k in (
-                "files", "chunks", "bytes", "last_indexed", "stale", "behind_head")})
+            return {"running": sum(1 for r in self.runs.values() if not r.done),
+                    "generating": 1 if self.generation.locked() else 0,
+                    "waiting": self.waiting}
 
-    def index_figures(self) -> dict[str, Any]:
-        from dmc.service.metrics import index_figures
-        from dmc.wiring import index_settings
-
-        settings = index_settings(self.cfg, self.repo) if self.repo else None
-        return index_figures(self.repo, settings)
-
-    def agents(self) -> dict[str, Any]:
-        """Who generates, whether it is healthy, and the queue in front of it."""
-        with self._lock:
-            queue = {"running": sum(1 for r in self.runs.values() if not r.done),
-                     "generating": 1 if self.generation.locked() else 0,
-                     "waiting": self.waiting}
-        urls = self.cfg.get("desktop.url") or []
-        warm = self._configs[self._base_tag][1]
-        if not urls:
-            backend = warm.loaded_backend()
-            health = backend.health() if backend is not None else \
-                {"ok": None, "detail": "not loaded yet (loads on the first generation)"}
-            return {"mode": "in-process", "queue": queue, "backend": health, "agents": []}
-        client = warm.client()
-        agents = []
-        for url in urls:
-            started = time.perf_counter()
-            h = client.health(url)
-            agents.append({"url": url, "ok": bool(h and h.get("status") == "ok"),
-                           "seconds": round(time.perf_counter() - started, 3),
-                           "health": h})
-        return {"mode": "agent", "queue": queue, "agents": agents}
-
-    def metrics(self, kind: str, hours: float = 24.0) -> dict[str, Any]:
-        """The figures behind one chart of the dashboard, over the last ``hours``."""
-        from dmc.service import metrics as m
-
-        since = time.time() - hours * 3600
-        window = {"hours": hours, "since": since, "now": time.time()}
-        if kind in ("latency", "throughput", "quality"):
-            rows = self.records.stats(since)
-            builder = {"latency": m.latency, "throughput": m.throughput,
-                       "quality": m.quality}[kind]
-            return {**window, **builder(rows)}
-        if kind == "memory":
-            points = self.records.samples("process", since)
-            return {**window, "samples": [{"at": p["at"], "rss_mib": p["rss_mib"]}
-                                          for p in points],
-                    "now_mib": m.rss_mib(), "sample_every_s": self.sample_every}
-        if kind == "queue":
-            points = self.records.samples("process", since)
-            return {**window, "samples": [{"at": p["at"], "running": p.get("running", 0),
-                                           "waiting": p.get("waiting", 0)} for p in points],
-                    **self.agents()}
-        if kind == "index":
-            return {**window, **self.index_figures(),
-                    "samples": self.records.samples("index", since)}
-        raise LookupError(kind)
+    def base_warm(self) -> ServiceWarm:
+        """The warm pieces of the service's own configuration."""
+        return self._configs[self._base_tag][1]
 
     def status(self) -> dict[str, Any]:
         """What the service holds now (for /v1/status and the benchmarks)."""
@@ -814,7 +667,7 @@ class Service:
                                      1)}
 
     def close(self) -> None:
-        self._stop.set()
+        self.stopping.set()
         for live in list(self.runs.values()):
             live.cancel.set()
         self.pool.shutdown(wait=False, cancel_futures=True)

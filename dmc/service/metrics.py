@@ -306,3 +306,95 @@ def index_figures(repo: Path | None, settings: Any, walk: bool = True) -> dict[s
     out["behind_head"] = bool(last is not None and head_time is not None and head_time > last)
     out["stale"] = out["behind_head"] or any((out.get("drift") or {}).values())
     return out
+
+
+
+class Dashboard:
+    """The figures behind the web dashboard's charts, for one service: a sampler that
+    records the process and the index over time, and one JSON answer per chart."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service  # dmc.service.core.Service
+
+    def start(self) -> None:
+        """Record the process (memory, queue) every ``sample_every`` seconds and the index
+        every fourth time, in the history store: the series the charts draw."""
+        import threading
+
+        stop = self.service.stopping
+
+        def loop() -> None:
+            n = 0
+            while not stop.wait(0 if n == 0 else self.service.sample_every):
+                try:
+                    self.sample(index=n % 4 == 0)
+                except Exception:  # noqa: BLE001 - a missed sample, the service goes on
+                    import logging
+
+                    logging.getLogger("dmc.serve").exception("sampling failed")
+                n += 1
+
+        self.service.records.backfill()
+        threading.Thread(target=loop, name="dmc-serve-samples", daemon=True).start()
+
+    def sample(self, index: bool = True) -> None:
+        """One sample of the process (and of the index)."""
+        svc = self.service
+        queue = svc.queue()
+        svc.records.add_sample("process", {
+            "rss_mib": rss_mib(), "running": queue["running"], "waiting": queue["waiting"],
+            "drafts": len(svc.drafts), "cache_entries": svc.cache.stats()["entries"]})
+        if index:
+            figures = self.index_figures()
+            svc.records.add_sample("index", {k: figures.get(k) for k in (
+                "files", "chunks", "bytes", "last_indexed", "stale", "behind_head")})
+
+    def index_figures(self) -> dict[str, Any]:
+        from dmc.wiring import index_settings
+
+        repo = self.service.repo
+        return index_figures(repo, index_settings(self.service.cfg, repo) if repo else None)
+
+    def agents(self) -> dict[str, Any]:
+        """Who generates, whether it is healthy, and the queue in front of it."""
+        svc = self.service
+        queue = svc.queue()
+        urls = svc.cfg.get("desktop.url") or []
+        warm = svc.base_warm()
+        if not urls:
+            backend = warm.loaded_backend()
+            health = backend.health() if backend is not None else \
+                {"ok": None, "detail": "not loaded yet (loads on the first generation)"}
+            return {"mode": "in-process", "queue": queue, "backend": health, "agents": []}
+        client = warm.client()
+        agents = []
+        for url in urls:
+            started = time.perf_counter()
+            h = client.health(url)
+            agents.append({"url": url, "ok": bool(h and h.get("status") == "ok"),
+                           "seconds": round(time.perf_counter() - started, 3),
+                           "health": h})
+        return {"mode": "agent", "queue": queue, "agents": agents}
+
+    def metrics(self, kind: str, hours: float = 24.0) -> dict[str, Any]:
+        """The figures behind one chart, over the last ``hours``."""
+        records = self.service.records
+        since = time.time() - hours * 3600
+        window = {"hours": hours, "since": since, "now": time.time()}
+        if kind in ("latency", "throughput", "quality"):
+            builder = {"latency": latency, "throughput": throughput, "quality": quality}[kind]
+            return {**window, **builder(records.stats(since))}
+        if kind == "memory":
+            points = records.samples("process", since)
+            return {**window, "samples": [{"at": p["at"], "rss_mib": p["rss_mib"]}
+                                          for p in points],
+                    "now_mib": rss_mib(), "sample_every_s": self.service.sample_every}
+        if kind == "queue":
+            points = records.samples("process", since)
+            return {**window, "samples": [{"at": p["at"], "running": p.get("running", 0),
+                                           "waiting": p.get("waiting", 0)} for p in points],
+                    **self.agents()}
+        if kind == "index":
+            return {**window, **self.index_figures(),
+                    "samples": records.samples("index", since)}
+        raise LookupError(kind)
