@@ -281,8 +281,20 @@ def test_stop_cancels_the_run(smol, page) -> None:
     assert _status(url, run_id) == "cancelled"
 
 
+def _finished_runs(url: str, page: Any, text: str, n: int) -> None:
+    """At least ``n`` finished runs whose request contains ``text`` (made through the page
+    when the tests before did not leave them: a test run alone)."""
+    have = httpx.get(url + "/v1/runs", params={"q": text}, timeout=30).json()["runs"]
+    for k in range(n - sum(1 for r in have if r["status"] == "done")):
+        _open(page, url + "/#compose")
+        page.fill("#request", f"{REQUEST} ({k})")
+        first_token_ms(page)
+        wait_js(page, RUN_OVER, 120)
+
+
 def test_history_lists_searches_and_reopens_runs(smol, page, shots) -> None:
     url = smol["url"]
+    _finished_runs(url, page, "count_lines", 2)
     _open(page, url + "/#history")
     page.wait_for_selector("#history-list li[data-run]", timeout=30_000)
     everything = httpx.get(url + "/v1/runs", params={"limit": 100}, timeout=30).json()["runs"]
@@ -317,12 +329,7 @@ def _fmt(v: float | None) -> str:
 
 def test_dashboard_charts_render_the_runs_figures(smol, page, shots) -> None:
     url = smol["url"]
-    done = httpx.get(url + "/v1/runs", params={"q": "count"}, timeout=30).json()["runs"]
-    if not any(r["status"] == "done" for r in done):  # run alone: make a run to chart
-        _open(page, url)
-        page.fill("#request", REQUEST)
-        first_token_ms(page)
-        wait_js(page, RUN_OVER, 120)
+    _finished_runs(url, page, "count_lines", 1)
     _open(page, url + "/#dashboard")
     page.wait_for_selector("body[data-dashboard='drawn']", timeout=60_000)
     latency = httpx.get(url + "/v1/metrics/latency", timeout=30).json()
@@ -434,3 +441,97 @@ def test_a_service_with_a_token_lets_a_browser_in_once(smol, browser, tmp_path) 
             assert "unknown, used or expired" in pg.inner_text("#login-error")
         finally:
             other.close()
+
+
+# --- the pieces behind the page, without a browser -------------------------------------------
+
+def test_percentiles_and_buckets_agree_with_numpy() -> None:
+    import numpy as np
+
+    from dmc.service.metrics import bucket_seconds, percentile
+
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 5, 50):
+        values = list(rng.exponential(2.0, n))
+        for q in (50, 95):
+            assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)),
+                                                          abs=1e-4)
+    assert percentile([], 50) is None
+    for span in (10.0, 3600.0, 86400.0 * 3, 86400.0 * 30):
+        width = bucket_seconds(span)
+        assert span / width <= 24 or width == 7 * 86400
+
+
+def test_run_stats_come_from_the_runs_events(tmp_path: Path) -> None:
+    """A run's summary is computed from its events (the shapes the service emits; the
+    browser tests check the same figures against real runs), stored and charted."""
+    from dmc.history import History
+    from dmc.service.metrics import Records, latency, quality, stats_from, throughput
+
+    history = History(tmp_path / "h.sqlite")
+    records = Records(history)
+    events = [{"event": "run_started", "t": 0.0},
+              {"event": "stage_finished", "stage": "intent", "seconds": 0.01, "t": 0.02},
+              {"event": "stage_finished", "stage": "retrieve", "seconds": 0.2, "cached": True,
+               "t": 0.03},
+              {"event": "tokens", "text": "def", "n": 1, "t": 0.41},
+              {"event": "tokens", "text": " f():", "n": 3, "t": 0.52},
+              {"event": "iteration", "iteration": 1, "sample": 1, "passed": False,
+               "checks": {"run": 2, "passed": 1}, "model_checks": {"run": 0, "passed": 0},
+               "tokens": 30, "seconds": 1.5},
+              {"event": "iteration", "iteration": 2, "sample": 1, "passed": True,
+               "checks": {"run": 2, "passed": 2}, "model_checks": {"run": 0, "passed": 0},
+               "tokens": 20, "seconds": 0.5},
+              {"event": "stage_finished", "stage": "generate", "seconds": 2.1, "t": 2.6},
+              {"event": "done", "t": 3.0}]
+    doc = {"result": {"status": "success", "checks": {"run": 2, "passed": 2}},
+           "validation": {"counts": {"error": 0}}}
+    stats = stats_from(events, doc, "done")
+    assert stats["first_token_s"] == 0.41 and stats["seconds"] == 3.0
+    assert stats["tokens"] == 50 and stats["tokens_per_second"] == round(50 / 2.0, 2)
+    assert stats["first_pass_ok"] is False and stats["final_ok"] is True
+    assert stats["cached_stages"] == ["retrieve"]
+    records.put_stats("r1", 1000.0, stats)
+    rows = records.stats(0)
+    assert latency(rows)["overall"]["retrieve"]["n"] == 0  # prepared while typing
+    assert latency(rows)["overall"]["generate"]["p50"] == 2.1
+    q = quality(rows)
+    assert (q["first_pass_rate"], q["final_rate"], q["lift"]) == (0.0, 1.0, 1.0)
+    assert throughput(rows)["median_first_token_s"] == 0.41
+    history.close()
+
+
+def test_login_codes_work_once_and_expire(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dmc.service import webauth
+
+    logins = webauth.WebLogins()
+    code = logins.new_code()
+    session = logins.redeem(code)
+    assert session and logins.valid(session)
+    assert logins.redeem(code) is None  # spent
+    late = logins.new_code()
+    now = webauth.time.monotonic()
+    monkeypatch.setattr(webauth.time, "monotonic", lambda: now + webauth.CODE_TTL_S + 1)
+    assert logins.redeem(late) is None  # expired
+    assert logins.valid(session)  # the session outlives the code that opened it
+    logins.end(session)
+    assert not logins.valid(session)  # logged out
+    other = logins.redeem(logins.new_code())
+    monkeypatch.setattr(webauth.time, "monotonic",
+                        lambda: now + webauth.CODE_TTL_S + webauth.SESSION_TTL_S + 2)
+    assert not logins.valid(other)  # expired
+
+
+def test_history_search_matches_words_and_escapes_wildcards(tmp_path: Path) -> None:
+    from dmc.history import History
+
+    history = History(tmp_path / "h.sqlite")
+    texts = ["add count_lines to words.py", "fix 100% of the bug", "rename COUNT lines"]
+    for text in texts:
+        history.record(text, "success", [])
+    found = {r["text"] for r in history.search_runs("lines count")}
+    assert found == {texts[0], texts[2]}
+    assert [r["text"] for r in history.search_runs("100%")] == [texts[1]]
+    assert history.search_runs("count_") == history.search_runs("count_lines")
+    assert history.search_runs("%") == history.search_runs("100%")
+    history.close()
