@@ -370,6 +370,10 @@ class _Run:
             if p.ignored:
                 said.append("Not applied (" + "; ".join(p.ignored) + "). Change existing "
                             "files with SEARCH/REPLACE blocks after `File: <path>`.")
+                if any(" drops " in i for i in p.ignored):
+                    said.append("Everything the file has that the request does not mention "
+                                "stays: a new route or function goes next to the existing "
+                                "ones, never in place of one.")
             if p.deleted:
                 said.append("Your edit deletes " + ", ".join(p.deleted) + ", which the "
                             "request does not ask to remove. Keep it: to add code after it, "
