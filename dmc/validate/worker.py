@@ -477,7 +477,11 @@ class _Alarm:
 
 
 def execute(tool: str, request: dict[str, Any]) -> dict[str, Any]:
-    """Run one request as ``python -m TOOL`` would, then put the process back as it was."""
+    """Run one request as ``python -m TOOL`` would, then put the process back as it was.
+
+    For pylint the answer carries ``forget``: the arguments of :func:`forget_project`,
+    which the server calls once the answer is sent and before it takes the next request.
+    """
     argv = [str(a) for a in request["argv"]]
     cwd = str(request["cwd"])
     saved_env, saved_path, saved_argv = dict(os.environ), list(sys.path), list(sys.argv)
@@ -506,7 +510,7 @@ def execute(tool: str, request: dict[str, Any]) -> dict[str, Any]:
     answer: dict[str, Any] = {"returncode": status, "stdout": out.getvalue(),
                               "stderr": err.getvalue()}
     if tool == "pylint":
-        answer["trees"] = forget_project(argv, cwd, run_path)
+        answer["forget"] = (argv, cwd, run_path)
     return answer
 
 
@@ -566,9 +570,16 @@ def serve(tool: str, path: Path, idle: float = IDLE_S) -> None:
                     answer, stop = {"timed_out": True}, True
                 except Exception as exc:  # noqa: BLE001 - answer, then start afresh
                     answer, stop = {"error": f"{type(exc).__name__}: {exc}"}, True
+                forget = answer.pop("forget", None)
                 with contextlib.suppress(OSError):
                     _send(conn, answer)
                 if stop:
+                    return
+            if forget is not None:
+                # after answering, before the next request: off the caller's wait
+                try:
+                    forget_project(*forget)
+                except Exception:  # noqa: BLE001 - state unknown: let a new worker start
                     return
     finally:
         server.close()
