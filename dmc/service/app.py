@@ -3,8 +3,9 @@
 API (version 1; JSON in, JSON or a stream out):
 
 - ``GET /health``: liveness for anyone; ``GET /v1/status``: what the service holds.
-- ``POST /v1/draft`` ``{"text", "session_id"?, "settings"?}``: prepare the request being
-  typed (from ``serve.draft_min_chars`` on); answers at once with ``{"draft_id", "state"}``;
+- ``POST /v1/draft`` ``{"text", "session_id"?, "prefill"?, "settings"?}``: prepare the
+  request being typed (from ``serve.draft_min_chars`` on; ``prefill``: evaluate its prompt
+  on the embedded model too); answers at once with ``{"draft_id", "state"}``;
   newer text cancels the older draft's work. ``GET /v1/draft/{id}?wait=SECONDS``: its
   state (``pending``, ``ready`` with the intent and context files, ``cancelled``).
 - ``POST /v1/runs`` ``{"text", "session_id"?, "stop_after"?, "continue"?, "local"?,
@@ -112,7 +113,7 @@ _STAGE = {"type": "string", "enum": ["intent", "extract", "retrieve", "optimize"
 BODIES: dict[str, dict[str, Any]] = {
     "draft": {"type": "object", "required": ["text"], "properties": {
         "text": {"type": "string"}, "session_id": {"type": "string"},
-        "settings": _SETTINGS_SCHEMA}},
+        "prefill": {"type": "boolean"}, "settings": _SETTINGS_SCHEMA}},
     "run": {"type": "object", "required": ["text"], "properties": {
         "text": {"type": "string"}, "session_id": {"type": "string"}, "stop_after": _STAGE,
         "continue": {"type": "boolean"}, "local": {"type": "boolean"},
@@ -318,7 +319,8 @@ def create_app(service: Service, settings: ServeSettings,
         text = field_of(data, "text", str, required=True)
         session = field_of(data, "session_id", str, "")
         overrides = field_of(data, "settings", dict, {})
-        answer = await offload(service.draft, text, session, overrides)
+        prefill = field_of(data, "prefill", bool, False)
+        answer = await offload(service.draft, text, session, overrides, prefill)
         return JSONResponse(answer, status_code=202 if answer.get("state") == "pending"
                             else 200)
 

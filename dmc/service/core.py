@@ -257,8 +257,11 @@ class Service:
         return job
 
     def draft(self, text: str, session_id: str = "",
-              overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Start preparing the text being typed; newer text cancels the older draft."""
+              overrides: dict[str, Any] | None = None, prefill: bool = False
+              ) -> dict[str, Any]:
+        """Start preparing the text being typed; newer text cancels the older draft.
+        ``prefill``: the client wants the prompt evaluated ahead too (see _prefill; the
+        web page asks, an API client that only prepares does not pay for it)."""
         cfg, warm = self.config_for(overrides)
         minimum = int(self.cfg.get("serve.draft_min_chars"))
         previous = self.latest_draft.get(session_id)
@@ -284,7 +287,7 @@ class Service:
                 self.drafts.pop(next(iter(self.drafts)))
             while len(self.latest_draft) > 256:  # clients that name many sessions
                 self.latest_draft.pop(next(iter(self.latest_draft)))
-        if self.prefill_after is not None:
+        if prefill and self.prefill_after is not None:
             job.future.add_done_callback(
                 lambda _f: self.prefill_pool.submit(self._prefill, draft_id, session_id, job,
                                                     cfg, warm))

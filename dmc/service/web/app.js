@@ -125,7 +125,7 @@
     try {
       const sid = await sessionId();
       const started = await api("/v1/draft", { method: "POST", signal: ctl.signal,
-        body: { text, session_id: sid } });
+        body: { text, session_id: sid, prefill: true } });
       if (started.state === "too_short") { state.textContent = "keep typing"; return; }
       let st = await api(`/v1/draft/${started.draft_id}?wait=3`, { signal: ctl.signal });
       while (st.state === "pending" && !ctl.signal.aborted) {
