@@ -32,6 +32,9 @@ _DEF_TYPES["typescript"] = {**_DEF_TYPES["javascript"], "interface_declaration":
 _DEF_TYPES["tsx"] = _DEF_TYPES["typescript"]
 _WRAPPERS = {"decorated_definition", "export_statement"}
 _IDENT = re.compile(r"[A-Za-z][a-z0-9]*|[A-Z]+(?![a-z])|\d+")
+# the names' words: an acronym stays one word ("HTTPRequest" -> http, request), which
+# _IDENT (kept as it is: the stored vectors were computed from its words) cuts into letters
+_NAME_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _MD_HEADING = re.compile(r"^#{1,6}\s")
 _RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+])\1{2,}\s*$")
 
@@ -61,6 +64,12 @@ class Chunk:
         head = f"{self.path} {self.context} {self.symbol}".strip()
         path_words = " ".join(w.lower() for w in _IDENT.findall(self.path))
         return f"{head}\n{words} {path_words}\n{self.text}"
+
+    def name_text(self) -> str:
+        """The words of the symbol and its enclosing class, for the names' BM25: a short
+        field, so a request's word that names the function is not outweighed by the
+        identifiers of a long body (``parse_header`` -> "parse header")."""
+        return " ".join(w.lower() for w in _NAME_WORD.findall(f"{self.context} {self.symbol}"))
 
     def head_text(self) -> str:
         """The short text for the second vector: path, context and symbol as words, then

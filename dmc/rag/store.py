@@ -2,8 +2,9 @@
 
 The manifest (``.dmc/index.sqlite``) records each file's content hash and chunk ids, which
 is what makes re-indexing incremental, and keeps every chunk with its two vectors (the
-chunk's and its name's, see ``Chunk.head_text``) and an FTS5 full-text index with Porter
-stemming ("parses" finds ``parse``). A query needs SQLite, numpy and onnxruntime, not
+chunk's and its name's, see ``Chunk.head_text``), an FTS5 full-text index with Porter
+stemming ("parses" finds ``parse``), and a second one over the chunks' names alone
+(``Chunk.name_text``). A query needs SQLite, numpy and onnxruntime, not
 chromadb (whose import alone costs about 0.85 s), so ``dmc retrieve`` stays well under a
 second, and the dense search over the stored vectors is exact. A Chroma server
 (``--chroma-url``, ``rag.chroma_url``) also holds the chunks and their embeddings, for a
@@ -25,7 +26,7 @@ from dmc.contract import DmcError, Exit
 from dmc.rag.chunk import Chunk
 from dmc.repo import mark_state_dir
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 COLLECTION = "dmc_chunks"
 
 _SCHEMA = """
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     language TEXT, context TEXT, text TEXT NOT NULL, vec BLOB NOT NULL, hvec BLOB);
 CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(body, tokenize='porter unicode61');
+CREATE VIRTUAL TABLE IF NOT EXISTS names_fts USING fts5(name, tokenize='porter unicode61');
 """
 _FTS_V2 = "CREATE VIRTUAL TABLE chunks_fts USING fts5(body, tokenize='porter unicode61')"
 
@@ -63,6 +65,9 @@ class Manifest:
                 self.set_meta("schema", str(SCHEMA_VERSION))
             elif version == "1" and create:
                 self._upgrade_from_1()
+                self._upgrade_from_2()
+            elif version == "2":
+                self._upgrade_from_2()  # cheap (no embedding): done by any command
             elif version == "1":
                 raise DmcError(f"the index at {path.parent} was built by an older dmc",
                                Exit.UNAVAILABLE, hint="run `dmc index` (or pass --refresh): "
@@ -87,8 +92,23 @@ class Manifest:
             for rowid, chunk in self.chunks_where("1"):
                 self.db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)",
                                 (rowid, chunk.embed_text()))
-            self.set_meta("schema", str(SCHEMA_VERSION))
+            self.set_meta("schema", "2")
             self.set_meta("heads_missing", "1")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def _upgrade_from_2(self) -> None:
+        """Schema 2 -> 3: the names' full-text index (``Chunk.name_text``), filled from the
+        chunks already stored: text only, so any command may do it, in one transaction."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("DELETE FROM names_fts")
+            for rowid, chunk in self.chunks_where("1"):
+                self.db.execute("INSERT INTO names_fts (rowid, name) VALUES (?, ?)",
+                                (rowid, chunk.name_text()))
+            self.set_meta("schema", str(SCHEMA_VERSION))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -155,6 +175,8 @@ class Manifest:
                      vec.astype("float32").tobytes(), hvec.astype("float32").tobytes()))
                 self.db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)",
                                 (cur.lastrowid, chunk.embed_text()))
+                self.db.execute("INSERT INTO names_fts (rowid, name) VALUES (?, ?)",
+                                (cur.lastrowid, chunk.name_text()))
             self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
                             (path, sha, size, mtime_ns, len(chunks), time.time()))
             self.db.execute("COMMIT")
@@ -184,6 +206,7 @@ class Manifest:
             part = rows[start:start + 500]
             marks = ",".join("?" * len(part))
             self.db.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({marks})", part)  # noqa: S608
+            self.db.execute(f"DELETE FROM names_fts WHERE rowid IN ({marks})", part)  # noqa: S608
             self.db.execute(f"DELETE FROM chunks WHERE rowid IN ({marks})", part)  # noqa: S608
 
     def stats(self) -> dict[str, Any]:
