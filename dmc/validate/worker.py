@@ -491,7 +491,7 @@ def execute(tool: str, request: dict[str, Any]) -> dict[str, Any]:
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update({str(k): str(v) for k, v in request["env"].items()})
-        sys.argv = [tool, *argv]
+        sys.argv = [_main_path(tool), *argv]  # what `python -m` puts first (usage lines)
         sys.path[:] = [cwd, *BASE_PATH]  # as `python -m` sets it up in cwd
         with _Alarm(float(request["timeout"])), contextlib.redirect_stdout(out), \
                 contextlib.redirect_stderr(err):
@@ -515,6 +515,14 @@ def execute(tool: str, request: dict[str, Any]) -> dict[str, Any]:
 
 
 BASE_PATH: list[str] = []
+
+
+def _main_path(tool: str) -> str:
+    """The file ``python -m TOOL`` runs, which it puts in ``sys.argv[0]``."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(f"{tool}.__main__")
+    return spec.origin if spec is not None and spec.origin else tool
 
 
 def serve(tool: str, path: Path, idle: float = IDLE_S) -> None:
