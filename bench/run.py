@@ -60,21 +60,8 @@ def render() -> str:
                 f"{a['mean_keyword_baseline_macro']}; goal "
                 f"{a.get('goal_macro_each_project', '')} on each project).", ""]
     validate_path = RESULTS / "validate.json"
-    if validate_path.exists():
-        r = json.loads(validate_path.read_text())
-        m = r["machine"]
-        u = r["usual_way_s"]
-        out += [f"## dmc validate ({m['date']}; {m['cores']} cores, {m['cpu']})", "",
-                f"`{r['command']}`, tools {r['tools']}:", "",
-                "| run | seconds | goal |", "|---|---|---|",
-                f"| dmc validate, cold (empty cache) | **{r['dmc_cold_s']}** | "
-                f"{r['goals']['cold_s']} |",
-                f"| dmc validate, warm (nothing changed), median of 5 | "
-                f"**{r['dmc_warm_median_s']}** | {r['goals']['warm_s']} |",
-                f"| dmc validate, one file changed | {r['dmc_one_file_changed_s']} | |",
-                f"| usual way: pylint + bandit + mypy one after another | "
-                f"{r['usual_way_total_s']} (pylint {u['pylint']}, bandit {u['bandit']}, "
-                f"mypy {u['mypy']}) | |", ""]
+    if validate_path.exists():  # the benchmark renders its own section (one table, one place)
+        out += bench_validate.render(json.loads(validate_path.read_text()))
     generate_path = RESULTS / "generate.json"
     if generate_path.exists():
         r = json.loads(generate_path.read_text())
