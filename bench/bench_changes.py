@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import importlib.util
 import os
 import re
@@ -484,21 +485,17 @@ def judge(task: Task, repo: Path, regions: dict[str, tuple[int, int]],
 
 def lost_lines(before: str, after: str, region: tuple[int, int]) -> list[str]:
     """Lines of ``before`` outside ``region`` (1-based, inclusive; empty when end < start)
-    that ``after`` no longer has: code deleted or changed where the task did not ask. Blank
-    lines do not count; added lines (an import, the new piece anywhere) are the change."""
-    from collections import Counter
-
+    that ``after`` deleted or changed, by a line diff (so a line that reappears elsewhere, or
+    two lines swapped, count too). Blank lines do not count; added lines (an import, the new
+    piece anywhere) are the change."""
     a, b = region
-    old = before.splitlines()
-    kept = [ln.strip() for i, ln in enumerate(old, start=1)
-            if ln.strip() and not a <= i <= b]
-    have = Counter(ln.strip() for ln in after.splitlines() if ln.strip())
+    old = [(i, ln.strip()) for i, ln in enumerate(before.splitlines(), start=1) if ln.strip()]
+    new = [ln.strip() for ln in after.splitlines() if ln.strip()]
+    matcher = difflib.SequenceMatcher(None, [t for _, t in old], new, autojunk=False)
     lost = []
-    for ln in kept:
-        if have[ln] > 0:
-            have[ln] -= 1
-        else:
-            lost.append(ln)
+    for tag, i1, i2, _, _ in matcher.get_opcodes():
+        if tag in ("delete", "replace"):
+            lost += [t for i, t in old[i1:i2] if not a <= i <= b]
     return lost
 
 

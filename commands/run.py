@@ -57,7 +57,8 @@ def main(
     doc = new_document(" ".join(text), str(cfg.repo) if cfg.repo else None)
     remembered = False
     try:
-        # the service runs without a plan of its own: --plan runs here
+        if service and plan:
+            ui.note("run", "--plan runs here: the service does not plan (yet)")
         served = _via_service(doc, cfg, stop_after, refresh=refresh, local=local,
                               remote=remote, cont=cont) if service and not plan else None
         if served is not None:

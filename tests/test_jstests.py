@@ -105,3 +105,33 @@ def test_generate_refines_until_the_projects_own_tests_pass(tmp_path: Path) -> N
     assert [p["checks"] for p in passes] == [{"run": 1, "passed": 0}, {"run": 1, "passed": 1}]
     assert "hello_big_world" in double.requests[1]["messages"][-1]["content"]
     assert "join('-')" in result["files"][0]["code"]
+
+
+def test_the_projects_dependencies_are_there_and_a_missing_one_is_no_failure(
+        tmp_path: Path) -> None:
+    """node_modules is the project's own, mounted into the sandbox's copy even when the
+    project lives under /tmp (which the sandbox replaces); a dependency that is not
+    installed is an error of the environment, never a failure of the code."""
+    repo = project(tmp_path)
+    dep = repo / "node_modules" / "dashify"
+    dep.mkdir(parents=True)
+    (dep / "index.js").write_text("module.exports = (w) => w.join('-');\n")
+    code = RIGHT.replace("function slugify(text) {\n  return text.trim().toLowerCase()"
+                         ".split(/\\s+/).join('-');",
+                         "const dashify = require('dashify');\n\nfunction slugify(text) {\n"
+                         "  return dashify(text.trim().toLowerCase().split(/\\s+/));")
+    assert "require('dashify')" in code
+    found = jstests.find(repo, ["lib/slug.js"])
+    good = run(found, [CodeFile("lib/slug.js", code, "javascript")])
+    assert (good.total, good.passed, good.errors) == (1, 1, []), good.failures
+    missing = run(found, [CodeFile("lib/slug.js", code.replace("'dashify'", "'not-there'"),
+                                   "javascript")])
+    assert (missing.total, missing.failures) == (0, [])
+    assert len(missing.errors) == 1 and "not-there" in missing.errors[0]
+
+
+def test_helpers_under_test_are_not_tests(tmp_path: Path) -> None:
+    repo = project(tmp_path)
+    (repo / "test" / "helpers.js").write_text("module.exports = require('../lib/slug');\n")
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    assert [c.path for c in jstests.find(repo, ["lib/slug.js"])] == ["test/slug.test.js"]

@@ -136,3 +136,97 @@ def test_lost_definitions_names_routes_and_functions_the_request_does_not() -> N
                             "tidy up") == ["parse"]
     assert lost_definitions(MODULE, MODULE.replace("def parse", "def parse_all"),
                             "rename parse to parse_all") == []
+
+
+# --------------------------------------------------------------- what a review found
+
+SCRIPT = '''import os
+import sys
+
+LIMIT = 10
+
+
+def run(args):
+    total = 0
+    for a in args:
+        total += len(a)
+    return total
+
+
+def main():
+    print(run(sys.argv[1:]), os.getcwd(), LIMIT)
+'''
+
+
+def test_a_rewrite_that_leaves_out_imports_and_constants_keeps_them() -> None:
+    """A snippet long enough to take for the whole file, without the imports and LIMIT:
+    what it left out stays (the change is the function), unless removing is asked for."""
+    forgot = SCRIPT.split("\n\n\n", 1)[1].replace("total += len(a)", "total += len(a) * 2")
+    conv = blocks_from_rewrite("s.py", SCRIPT, forgot)
+    assert conv.refused is None and "left out were kept" in conv.blocks[0].notes[0]
+    out = apply_edits(SCRIPT, list(conv.blocks), path="s.py").content
+    assert out.startswith("import os\nimport sys\n\nLIMIT = 10\n") and "len(a) * 2" in out
+    asked = blocks_from_rewrite("s.py", SCRIPT, SCRIPT.replace("import os\n", ""),
+                                named="remove the unused import")
+    assert "import os" not in apply_edits(SCRIPT, list(asked.blocks), path="s.py").content
+
+
+def test_a_rewrite_or_snippet_with_an_elision_note_is_refused() -> None:
+    elided = SCRIPT.replace("    total = 0\n    for a in args:\n        total += len(a)\n",
+                            "    ⟦dmc: 3 lines elided⟧\n")
+    assert "elision" in (blocks_from_rewrite("s.py", SCRIPT, elided).refused or "")
+    assert "placeholder" in (blocks_from_snippet(
+        "s.py", SCRIPT, "def run(args):\n    # ... existing code ...\n    return 0\n")
+        .refused or "")
+
+
+def test_a_snippet_of_a_changed_method_and_a_new_one_lands_whole_and_in_order() -> None:
+    snippet = ("class Literal(Atom):\n" + "    def resolve(self, env):\n        return "
+               "self.value.strip()\n\n    def first(self):\n        return self.value[:1]\n\n"
+               "    def last(self):\n        return self.value[-1:]\n")
+    conv = blocks_from_snippet("variables.py", MODULE, snippet)
+    assert conv.refused is None, conv.refused
+    out = applied(conv.blocks)
+    assert "return self.value.strip()" in out
+    assert out.index("def first") < out.index("def last") < out.index("class Variable")
+    compile(out, "variables.py", "exec")
+
+
+def test_a_class_snippet_that_changes_an_attribute_is_refused() -> None:
+    snippet = "class Literal(Atom):\n    LIMIT = 5\n\n" + \
+        "    def resolve(self, env):\n        return self.value[:self.LIMIT]\n"
+    assert "other than methods" in (blocks_from_snippet("variables.py", MODULE, snippet)
+                                    .refused or "")
+
+
+def test_snippet_imports_are_compared_as_imports_not_text() -> None:
+    snippet = "import requests\n\n\ndef fetch(url):\n    return requests.get(url)\n"
+    text = "import requests_toolbelt\nimport re\n\n\ndef parse():\n    return re\n"
+    out = apply_edits(text, list(blocks_from_snippet("f.py", text, snippet).blocks),
+                      path="f.py").content
+    assert "import requests\n" in out and "def fetch" in out
+
+
+def test_a_method_snippet_never_replaces_a_function_of_the_same_name() -> None:
+    text = "def top():\n    return 1\n\n\nclass A:\n    def top(self):\n        return 2\n"
+    out = apply_edits(text, list(blocks_from_snippet(
+        "t.py", text, "def top(self):\n    return 3\n").blocks), path="t.py").content
+    assert "def top():\n    return 1" in out and "return 3" in out and "return 2" not in out
+
+
+def test_kept_beside_only_for_a_whole_neighbour_overwritten() -> None:
+    from dmc.generate.changes import kept_beside
+    from dmc.generate.edits import EditBlock
+
+    route = ('router.post("/users", async (req, res) => {\n  const user = await '
+             'User.create(req.body);\n  res.status(201).json(user);\n});\n')
+    new = ('router.get("/users/:id", async (req, res) => {\n  res.json(await '
+           'User.findById(req.params.id));\n});\n')
+    swapped = kept_beside(EditBlock("api.js", route, new), "add a GET /users/:id route")
+    assert swapped.replace.startswith(route) and swapped.replace.endswith(new)
+    # a rename of a signature line only: left as written (the deletion check reports it)
+    rename = EditBlock("m.py", "def total(xs):\n", "def compute_total(xs):\n")
+    assert kept_beside(rename, "tidy up") == rename
+    # a move that keeps the body: lines shared, left as written
+    moved = route.replace('"/users"', '"/api/users"')
+    assert kept_beside(EditBlock("api.js", route, moved), "move it under /api").replace == moved

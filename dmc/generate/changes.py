@@ -36,6 +36,8 @@ from dmc.generate.rewrites import (
 )
 
 MAX_FILE_CHARS = 60_000
+#: the names dmc.generate.code gives code blocks without a path (generated.py, generated_2.js)
+_PATHLESS = re.compile(r"generated(?:_\d+)?(?:\.\w+)?")
 
 _ROUTE = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE)\s+(/[\w/:{}\-.<>]*)", re.I)
 _NAMED = re.compile(r"`([A-Za-z_][\w.]*)`|\b([A-Za-z_]\w*)\(\)?")
@@ -120,7 +122,7 @@ def from_answer(answer: str, base: dict[str, FileState], *, language: str | None
     converted: list[str] = []
     existing = [p for p, s in states.items() if s.original]
     for f in extract_files(parsed.rest, language=language, cut_off=cut_off):
-        pathless = f.path.startswith("generated")
+        pathless = _PATHLESS.fullmatch(f.path) is not None
         path = existing[0] if pathless and len(existing) == 1 else f.path
         state = states.get(path)
         if state is None or not state.original:
@@ -159,21 +161,51 @@ def from_answer(answer: str, base: dict[str, FileState], *, language: str | None
 
 
 def kept_beside(block: EditBlock, request: str) -> EditBlock:
-    """A block that puts new definitions in place of ones the request does not name, as an
-    addition after them: the model was asked to add something and wrote it over its
-    neighbour (what the packaged 1.5B does with "put in SEARCH the lines it goes after").
-    Anything else is left as written; the block notes what it kept."""
+    """A block that writes new definitions over a whole neighbour the request does not name,
+    as an addition after it: the model was asked to add something and wrote it in place of
+    the lines it was to go after (what the packaged 1.5B does with "put in SEARCH the lines
+    it goes after"). Only that shape: SEARCH a complete piece of code (it parses, or its
+    brackets balance), REPLACE sharing none of its lines, every definition of SEARCH gone;
+    a rename, a move or a partial rewrite is left as written (and a deletion is reported)."""
     lost = lost_definitions(block.search, block.replace, request)
     if not lost:
         return block
-    before = set(definitions(block.search.splitlines()))
+    # lines that say something: "});" and "}" are shared by any two pieces of code
+    search_lines = [ln.strip() for ln in block.search.splitlines() if re.search(r"\w\w", ln)]
+    replace_lines = {ln.strip() for ln in block.replace.splitlines() if re.search(r"\w\w", ln)}
+    before = definitions(block.search.splitlines())
     new = [d for d in definitions(block.replace.splitlines()) if d not in before]
-    if not new:
-        return block  # a plain deletion: reported as one, never guessed away
+    if not new or set(search_lines) & replace_lines or set(lost) != set(before) or \
+            not _complete(block.search, python=block.path.endswith((".py", ".pyi"))):
+        return block
     search = block.search if block.search.endswith("\n") else block.search + "\n"
     return EditBlock(block.path, block.search, search + "\n" + block.replace, block.index,
                      block.line, (*block.notes, "kept " + ", ".join(lost) + " and added "
                               + ", ".join(new) + " after it (the block had replaced it)"))
+
+
+def _complete(code: str, *, python: bool) -> bool:
+    """A whole piece of code: Python that parses, or (other languages) a block in braces
+    whose brackets balance."""
+    import ast
+    import textwrap
+
+    if python:
+        try:
+            ast.parse(textwrap.dedent(code))
+        except SyntaxError:
+            return False
+        return True
+    depth = {"(": 0, "[": 0, "{": 0}
+    closing = {")": "(", "]": "[", "}": "{"}
+    for ch in code:
+        if ch in depth:
+            depth[ch] += 1
+        elif ch in closing:
+            depth[closing[ch]] -= 1
+            if depth[closing[ch]] < 0:
+                return False
+    return all(v == 0 for v in depth.values()) and "{" in code
 
 
 def as_blocks(path: str, current: str, code: str, *, request: str) -> Conversion:

@@ -45,8 +45,13 @@ _PROSE = re.compile(rf"(?P<call>{_CALL})`?\s*(?:==|->|→|=>|should\s+(?:return|
 _EMPTY = re.compile(r"\b(?:returns?|gives?|should\s+(?:return|give|be)|is|yields?)\s+`?(?P<value>"
                     r"\[\]|\(\)|\{\}|''|\"\"|0|0\.0|None|True|False|-1|set\(\))`?\s+(?:for|on|"
                     r"when\s+given|given|if\s+(?:given|passed))\s+(?:an?\s+|the\s+)?empty\s+"
-                    r"(?P<kind>list|array|string|str|text|dict|dictionary|mapping|tuple|set)\b",
-                    re.I)
+                    r"(?P<kind>list|array|string|str|text|dict|dictionary|mapping|tuple|set)\b"
+                    # the sentence's own end: "an empty list of numbers" names another input
+                    r"(?=\s*(?:[.,;:!)]|$|\s(?:and|or|but|so|as|because|instead|too)\b))",
+                    re.I | re.M)
+# "should not return None for an empty list", "rather than 0": the value is what not to do
+_NEGATED = re.compile(r"(?:\bnot|\bnever|n't|\brather\s+than|\binstead\s+of|\bunlike|"
+                      r"\bother\s+than|\bexcept)\W+(?:\w+\W+){0,3}$", re.I)
 _EMPTY_ARG = {"list": "[]", "array": "[]", "string": "''", "str": "''", "text": "''",
               "dict": "{}", "dictionary": "{}", "mapping": "{}", "tuple": "()", "set": "set()"}
 _SIGNATURE = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\(([^()]*)\)")
@@ -136,10 +141,23 @@ def from_text(text: str, source: str) -> list[Check]:
     name = _one_function(text)
     if name is not None:
         for m in _EMPTY.finditer(stripped):
+            if _NEGATED.search(stripped[max(0, m.start() - 40):m.start()] + " "):
+                continue
             value = m.group("value")
             expected = f"is {value}" if value in ("None", "True", "False") else f"== {value}"
             add("assert", f"assert {name}({_EMPTY_ARG[m.group('kind').lower()]}) {expected}")
     return checks
+
+
+def _arity(args: str) -> int:
+    """How many arguments ``args`` (the inside of a call or signature) holds: a list literal
+    with commas is one argument."""
+    try:
+        node = ast.parse(f"f({args})", mode="eval").body
+    except (SyntaxError, ValueError):
+        return len([a for a in args.split(",") if a.strip()])
+    assert isinstance(node, ast.Call)
+    return len(node.args) + len(node.keywords)
 
 
 def _one_function(text: str) -> str | None:
@@ -151,7 +169,7 @@ def _one_function(text: str) -> str | None:
         if name in {"assert", "print", "len", "str", "int", "list", "dict", "set", "tuple",
                     "range", "sorted", "sum", "min", "max", "abs", "type", "isinstance"}:
             continue
-        found.setdefault(name, set()).add(len([a for a in args.split(",") if a.strip()]))
+        found.setdefault(name, set()).add(_arity(args))
     if len(found) != 1:
         return None
     [(name, arities)] = found.items()

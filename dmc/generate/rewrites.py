@@ -45,6 +45,9 @@ _DEFINITION = re.compile(
     r"|^\s*(?:export\s+)?(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*=\s*(?:async\s*)?"
     r"(?:function|\([^)]*\)\s*=>|[A-Za-z_$][\w$]*\s*=>)"
     r"|^\s*(?:router|app|server)\.(get|post|put|patch|delete)\s*\(\s*(['\"`][^'\"`]+['\"`])")
+_ELIDED = re.compile(r"⟦dmc:[^⟧]*\belided\b|^[ \t]*(?://|#)[ \t]*\.\.\. \d+ lines? elided", re.M)
+_ASKS_TO_REMOVE = re.compile(r"\b(?:remove|delete|drop|get rid of|strip|clean(?:s|ed)? up|"
+                             r"unused|dead code|deprecat\w*|replace|rewrite|simplif\w*)\b", re.I)
 MAX_CONTEXT = 8  # unchanged lines around a stretch before giving up on a unique match
 MERGE_GAP = 4  # changed stretches this close (in unchanged lines) become one block
 
@@ -64,7 +67,7 @@ def _lines(text: str) -> list[str]:
 
 
 def _block(path: str, old: list[str], start: int, end: int, new: list[str],
-           note: str) -> EditBlock | None:
+           note: str, index: int = 1) -> EditBlock | None:
     """A block replacing lines ``start``..``end`` (0-based, end exclusive) of ``old`` with
     ``new``, with as many unchanged lines around it as make its SEARCH match one place."""
     for context in range(0, MAX_CONTEXT + 1):
@@ -73,7 +76,7 @@ def _block(path: str, old: list[str], start: int, end: int, new: list[str],
         if any(s.strip() for s in search) and _occurrences(old, search) == 1:
             replace = old[a:start] + new + old[end:b]
             return EditBlock(path, "".join(ln + "\n" for ln in search),
-                             "".join(ln + "\n" for ln in replace), notes=(note,))
+                             "".join(ln + "\n" for ln in replace), index=index, notes=(note,))
     return None
 
 
@@ -129,22 +132,35 @@ def blocks_from_rewrite(path: str, current: str, rewritten: str, *,
     request names it (asked to remove or rename). The result is empty (and not refused)
     when the rewrite changes nothing but spacing.
     """
+    if _ELIDED.search(rewritten):
+        return Conversion((), "the rewrite holds a note that lines were left out (an elision "
+                              "marker): what it stands for would be deleted")
     rewritten = strip_markers(rewritten) if has_markers(rewritten) else rewritten
     old, new = _lines(current), _lines(rewritten)
-    if any(_PLACEHOLDER.match(ln) and ln.strip() not in {o.strip() for o in old}
-           for ln in new):
+    known = {o.strip() for o in old}
+    if any(_PLACEHOLDER.match(ln) and ln.strip() not in known for ln in new):
         return Conversion((), "the rewrite stands for kept code with a placeholder comment "
                               "instead of writing it out")
     dropped = lost_definitions(current, rewritten, named)
     if dropped:
         return Conversion((), "the rewrite drops " + ", ".join(dropped[:5]) +
                           (" …" if len(dropped) > 5 else "") + " that the request does not name")
-    # the model's spacing noise is put back as it was, stretch by stretch
+    removing = _ASKS_TO_REMOVE.search(named) is not None
+    moved_to = {ln.strip() for ln in new if ln.strip()}
+    # the model's spacing noise is put back as it was; lines it left out without putting
+    # anything in their place are kept, unless the request asks to remove something or they
+    # reappear elsewhere (moved): an answer that forgot the imports does not delete them
     cleaned: list[str] = []
+    kept_lines = 0
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        gone = [ln for ln in old[i1:i2] if ln.strip()]
         if tag != "equal" and _same_but_spacing(old[i1:i2], new[j1:j2]):
             cleaned += old[i1:i2]
+        elif tag == "delete" and gone and not removing and \
+                not all(ln.strip() in moved_to for ln in gone):
+            cleaned += old[i1:i2]
+            kept_lines += len(gone)
         else:
             cleaned += new[j1:j2]
     if cleaned == old:
@@ -162,11 +178,16 @@ def blocks_from_rewrite(path: str, current: str, rewritten: str, *,
     for group in groups:
         i1, i2 = group[0][1], group[-1][2]
         j1, j2 = group[0][3], group[-1][4]
-        block = _block(path, old, i1, i2, cleaned[j1:j2], "made from a whole-file answer")
+        block = _block(path, old, i1, i2, cleaned[j1:j2], "made from a whole-file answer",
+                       index=len(blocks) + 1)
         if block is None:
             return Conversion((), f"changed lines {i1 + 1}-{i2} cannot be placed at one spot "
                                   f"(the file repeats the lines around them)")
         blocks.append(block)
+    if kept_lines:
+        note = f"made from a whole-file answer; {kept_lines} line(s) it left out were kept"
+        blocks = [EditBlock(b.path, b.search, b.replace, b.index, b.line, (note,))
+                  for b in blocks]
     return Conversion(tuple(blocks))
 
 
@@ -208,103 +229,131 @@ def blocks_from_snippet(path: str, current: str, snippet: str) -> Conversion:
     Only for Python, only when both parse, and only for a snippet made of definitions (and
     imports, which go after the file's last import when missing). A method is placed by the
     class the snippet wraps it in, or by the one class of the file that has a method of that
-    name; anything else is refused rather than guessed.
+    name; anything else is refused rather than guessed. The definitions are spliced into the
+    file by their line numbers (the last first, so earlier positions hold), and the blocks
+    come from one diff of the result: blocks never depend on each other's anchors.
     """
-    snippet = strip_markers(snippet)
+    if _ELIDED.search(snippet) or any(_PLACEHOLDER.match(ln) for ln in snippet.splitlines()):
+        return Conversion((), "the snippet stands for code with a placeholder")
+    snippet = textwrap.dedent(strip_markers(snippet))
     try:
-        tree, mine = ast.parse(current), ast.parse(textwrap.dedent(snippet))
+        tree, mine = ast.parse(current), ast.parse(snippet)
     except SyntaxError:
         return Conversion((), "the snippet or the file is not valid Python")
     old = _lines(current)
-    new = _lines(textwrap.dedent(snippet))
+    new = _lines(snippet)
     top = _defs(tree.body, old)
-    classes = {n: ds[0] for n, ds in top.items() if isinstance(ds[0].node, ast.ClassDef)}
-    blocks: list[EditBlock] = []
+    classes = [ds[0] for ds in top.values() if isinstance(ds[0].node, ast.ClassDef)]
+    have_imports = {ast.dump(n) for n in ast.walk(tree)
+                    if isinstance(n, ast.Import | ast.ImportFrom)}
+    splices: list[tuple[int, int, list[str]]] = []  # 0-based [start, end) of old -> lines
     imports: list[str] = []
-    unplaceable: list[str] = []
 
-    def put(start: int, end: int, text: list[str]) -> bool:
-        block = _block(path, old, start, end, text, "made from a snippet")
-        if block is None:
-            unplaceable.append(f"lines {start + 1}-{end}")
-        else:
-            blocks.append(block)
-        return block is not None
+    def text_of(node: ast.stmt) -> list[str]:
+        first = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])
+        return new[first - 1:node.end_lineno or node.lineno]
 
     def replace(target: _Def, text: list[str]) -> None:
-        put(target.start - 1, target.end, _reindent("\n".join(text), target.indent))
+        splices.append((target.start - 1, target.end, _reindent("\n".join(text),
+                                                                target.indent)))
 
-    def append_after(anchor: _Def, text: list[str], indent: str) -> None:
-        put(anchor.end, anchor.end, [""] + _reindent("\n".join(text), indent))
+    def append_after(anchor: _Def, text: list[str], indent: str, gap: int) -> None:
+        splices.append((anchor.end, anchor.end, [""] * gap + _reindent("\n".join(text),
+                                                                        indent)))
+
+    def is_method(node: ast.stmt) -> bool:
+        return isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and bool(
+            node.args.args) and node.args.args[0].arg in {"self", "cls"}
 
     for node in mine.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
-            line = ast.get_source_segment(textwrap.dedent(snippet), node) or ""
-            if line and line not in current:
-                imports.append(line)
+            if ast.dump(node) not in have_imports:
+                imports += text_of(node)
             continue
         if isinstance(node, ast.Expr) and isinstance(getattr(node, "value", None), ast.Constant):
             continue  # a stray docstring
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             return Conversion((), "the snippet holds statements other than definitions")
-        start = min([d.lineno for d in node.decorator_list] + [node.lineno])
-        text = new[start - 1:node.end_lineno or node.lineno]
         existing = top.get(node.name, [])
-        if isinstance(node, ast.ClassDef) and len(existing) == 1 and isinstance(
-                existing[0].node, ast.ClassDef):
-            # a class the file has: its methods go one by one, the rest of it stays
+        if isinstance(node, ast.ClassDef):
+            if len(existing) != 1 or not isinstance(existing[0].node, ast.ClassDef):
+                if existing:
+                    return Conversion((), f"{node.name} is defined more than once in {path}")
+                last = max((ds[-1] for ds in top.values()), key=lambda d: d.end, default=None)
+                if last is None:
+                    return Conversion((), f"{path} has no definition to add after")
+                append_after(last, text_of(node), "", 2)
+                continue
+            # a class the file has: its methods go one by one, the rest of it must not differ
             target = existing[0]
+            body_text = "\n".join(ln.strip() for ln in _segment(old, target))
             methods = _defs(target.node.body, old)  # type: ignore[attr-defined]
-            body_indent = None
+            for member in node.body:
+                if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                if isinstance(member, ast.Pass) or (isinstance(member, ast.Expr) and
+                                                    isinstance(member.value, ast.Constant)):
+                    continue
+                if any(ln.strip() not in body_text for ln in text_of(member) if ln.strip()):
+                    return Conversion((), f"the snippet changes {node.name}'s members other "
+                                          "than methods (attributes, nested classes): give "
+                                          "them as SEARCH/REPLACE blocks")
+            last_method = max((ds[-1] for ds in methods.values()), key=lambda d: d.end,
+                              default=None)
             for member in node.body:
                 if not isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
                     continue
-                mstart = min([d.lineno for d in member.decorator_list] + [member.lineno])
-                mtext = new[mstart - 1:member.end_lineno or member.lineno]
                 have = methods.get(member.name, [])
                 if len(have) > 1:
                     return Conversion((), f"{node.name}.{member.name} is defined twice")
                 if have:
-                    if [ln.strip() for ln in _segment(old, have[0])] != [
-                            ln.strip() for ln in _reindent("\n".join(mtext), "")]:
-                        replace(have[0], mtext)
-                    body_indent = have[0].indent
+                    replace(have[0], text_of(member))
+                elif last_method is None:
+                    return Conversion((), f"class {node.name} has no method to add after")
                 else:
-                    last = max((ds[-1] for ds in methods.values()), key=lambda d: d.end,
-                               default=None)
-                    if last is None:
-                        return Conversion((), f"class {node.name} has no method to add after")
-                    append_after(last, mtext, body_indent or last.indent)
+                    append_after(last_method, text_of(member), last_method.indent, 1)
             continue
-        if len(existing) > 1:
-            return Conversion((), f"{node.name} is defined more than once in {path}")
-        if existing:
-            replace(existing[0], text)
-            continue
-        # a function the module lacks: maybe a method of the one class that has that name
-        owners = [c for c in classes.values()
-                  if node.name in _defs(c.node.body, old)]  # type: ignore[attr-defined]
-        is_method = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and bool(
-            node.args.args) and node.args.args[0].arg in {"self", "cls"}
-        if is_method:
+        if is_method(node):
+            owners = [c for c in classes
+                      if node.name in _defs(c.node.body, old)]  # type: ignore[attr-defined]
             if len(owners) != 1:
                 return Conversion((), f"method {node.name} could belong to "
                                       f"{len(owners) or 'no'} classes of {path}; name the class")
             have = _defs(owners[0].node.body, old)[node.name]  # type: ignore[attr-defined]
-            replace(have[0], text)
+            if len(have) > 1:
+                return Conversion((), f"{owners[0].name}.{node.name} is defined twice")
+            replace(have[0], text_of(node))
             continue
-        last_top = max((ds[-1] for ds in top.values()), key=lambda d: d.end, default=None)
-        if last_top is None:
+        if len(existing) > 1:
+            return Conversion((), f"{node.name} is defined more than once in {path}")
+        if existing:
+            replace(existing[0], text_of(node))
+            continue
+        last = max((ds[-1] for ds in top.values()), key=lambda d: d.end, default=None)
+        if last is None:
             return Conversion((), f"{path} has no definition to add after")
-        append_after(last_top, [""] + text, "")  # two blank lines before a top-level def
+        append_after(last, text_of(node), "", 2)  # two blank lines before a top-level def
     if imports:
         last_import = max((n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)),
                           key=lambda n: n.end_lineno or n.lineno, default=None)
-        end = (last_import.end_lineno or last_import.lineno) if last_import else 0
-        put(end, end, imports)
-    if unplaceable:
-        return Conversion((), "the snippet's place in the file is not unique ("
-                              + ", ".join(unplaceable) + ")")
-    if not blocks:
+        at = (last_import.end_lineno or last_import.lineno) if last_import else 0
+        splices.append((at, at, imports))
+    if not splices:
         return Conversion((), "the snippet changes nothing in the file")
-    return Conversion(tuple(blocks))
+    spans = sorted((a, b) for a, b, _ in splices)
+    if any(b1 > a2 or (a1 == a2 and b1 == b2 and a1 != b1)
+           for (a1, b1), (a2, b2) in zip(spans, spans[1:], strict=False)):
+        return Conversion((), "the snippet gives the same definition twice")
+    result = list(old)
+    # the last first; of insertions at one point the snippet's last goes in first, so they
+    # end up in the snippet's order
+    for _, (a, b, text) in sorted(enumerate(splices), key=lambda x: (x[1][0], x[1][1], x[0]),
+                                  reverse=True):
+        result[a:b] = text
+    conv = blocks_from_rewrite(path, current, "\n".join(result) + "\n")
+    if conv.refused:
+        return conv
+    if not conv.blocks:
+        return Conversion((), "the snippet changes nothing in the file")
+    return Conversion(tuple(EditBlock(b.path, b.search, b.replace, b.index, b.line,
+                                      ("made from a snippet",)) for b in conv.blocks))
