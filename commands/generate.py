@@ -136,22 +136,16 @@ def planned(doc: Document, payload: dict[str, Any], cfg: Any, state: dict[str, A
     """For `dmc generate` (and `dmc run`): the plan to follow and the result of following
     it, or (None, None) when the request is generated as one (no plan in the document, none
     asked for, none needed, or the planner could not help)."""
-    from dmc.plan import check_plan, describe, plan_for, run_plan
+    from dmc.plan import describe, plan_to_follow, run_plan
 
-    # a plan in the document is checked before anything loads: a bad one is exit 2 at once
-    given = check_plan(doc["plan"], cfg.repo) if doc.get("plan") is not None else None
-    mode = cfg.get("generation.plan")
-    # "auto" plans where generation runs here: with an agent, a planner loaded on the laptop
-    # would cost more than it saves (ask with --plan, or set generation.plan=always)
-    if given is None and not asked and (mode == "never" or (mode == "auto" and use_agent)):
-        return None, None
-    share = None
-    if not use_agent:
+    def backend() -> Any:
         if "backend" not in state:
             state["backend"] = model_backend(cfg, "generate")
-        share = state["backend"]
+        return state["backend"]
+
     notes: list[str] = []
-    plan = given or plan_for(doc, payload, cfg, asked=asked, share=share, notes=notes)
+    plan = plan_to_follow(doc, payload, cfg, asked=asked, use_agent=use_agent,
+                          backend=backend, notes=notes)
     for n in notes:
         ui.note("generate", n)
     if plan is None:

@@ -386,18 +386,12 @@ def _generate(doc: Document, ctx: _Context) -> Document:
 
 def _plan(doc: Document, payload: dict[str, Any], ctx: _Context,
           use_agent: bool) -> dict[str, Any] | None:
-    """The plan this run follows: the document's own, one asked for (``plan``), or one
-    ``generation.plan`` calls for; None: generate in one go. With an agent, "auto" does not
-    plan (a planner loaded on the laptop would cost more than it saves)."""
-    from dmc.plan import describe, plan_for
+    """The plan this run follows (:func:`dmc.plan.plan_to_follow`), its lines as notes."""
+    from dmc.plan import describe, plan_to_follow
 
-    asked = ctx.options.plan
-    if doc.get("plan") is None and not asked and use_agent and \
-            ctx.cfg.get("generation.plan") == "auto":
-        return None
     notes: list[str] = []
-    share = None if use_agent else ctx.warm.backend(notes)
-    plan = plan_for(doc, payload, ctx.cfg, asked=asked, share=share, notes=notes)
+    plan = plan_to_follow(doc, payload, ctx.cfg, asked=ctx.options.plan, use_agent=use_agent,
+                          backend=lambda: ctx.warm.backend(notes), notes=notes)
     for n in notes:
         ctx.emit.message("note", "generate", n)
     if plan is not None:

@@ -939,6 +939,28 @@ def plan_for(doc: dict[str, Any], payload: dict[str, Any], cfg: Any, *, asked: b
     return plan
 
 
+def plan_to_follow(doc: dict[str, Any], payload: dict[str, Any], cfg: Any, *, asked: bool,
+                   use_agent: bool, backend: Callable[[], Any],
+                   notes: list[str]) -> dict[str, Any] | None:
+    """The one policy `dmc generate`, `dmc run` and the service share: the plan a generation
+    follows, or None to generate in one go.
+
+    A plan in the document is checked before anything loads (a bad one is exit 2 at once).
+    "never" plans only when asked; "auto" does not plan when an agent generates (a planner
+    loaded on the laptop would cost more than it saves; ask with ``--plan`` or set
+    ``generation.plan=always``). ``backend`` gives the local coder to share with the
+    planner, called only when generation runs here.
+    """
+    given = check_plan(doc["plan"], cfg.repo) if doc.get("plan") is not None else None
+    if given is not None:
+        return given
+    mode = cfg.get("generation.plan")
+    if not asked and (mode == "never" or (mode == "auto" and use_agent)):
+        return None
+    share = None if use_agent else backend()
+    return plan_for(doc, payload, cfg, asked=asked, share=share, notes=notes)
+
+
 def describe(plan: dict[str, Any]) -> list[str]:
     """Lines for a person: who planned, each step and its files, the notes."""
     lines = [f"plan by {plan.get('planner') or 'hand'}: {len(plan['steps'])} step(s)"]
