@@ -230,3 +230,12 @@ def test_kept_beside_only_for_a_whole_neighbour_overwritten() -> None:
     # a move that keeps the body: lines shared, left as written
     moved = route.replace('"/users"', '"/api/users"')
     assert kept_beside(EditBlock("api.js", route, moved), "move it under /api").replace == moved
+
+
+def test_a_plain_word_is_named_only_as_code_or_the_object_of_removing() -> None:
+    from dmc.generate.rewrites import named_in
+
+    assert not named_in("add", "add a mul function")  # the verb, not the function
+    assert named_in("add", "remove add()") and named_in("add", "delete the add function")
+    assert named_in("add", "make `add` faster")
+    assert named_in("parse_all", "speed up parse_all") and not named_in("parse", "tidy up")

@@ -102,7 +102,16 @@ def named_in(definition: str, request: str) -> bool:
         verb, route = definition.split(" ", 1)
         return re.search(rf"\b{verb}\s+`?{re.escape(route)}(?![\w/:{{<])", request,
                          re.I) is not None
-    return re.search(rf"\b{re.escape(definition)}\b", request) is not None
+    name = re.escape(definition)
+    if re.search(rf"`{name}`|(?<![\w$]){name}\s*\(", request):
+        return True  # written as code: `parse`, parse()
+    if re.search(rf"\b(?:remove|delete|drop|rename|replace|move|merge|inline)\w*\W+"
+                 rf"(?:\w+\W+){{0,3}}{name}\b", request, re.I):
+        return True  # the object of a verb that takes code away
+    # an identifier no one writes as prose (snake_case, camelCase, digits) named plainly;
+    # a plain word ("add", "list") in a request is usually just the word
+    return not re.fullmatch(r"[a-z]+", definition) and \
+        re.search(rf"(?<![\w$]){name}(?![\w$])", request) is not None
 
 
 def lost_definitions(before: str, after: str, request: str) -> list[str]:
