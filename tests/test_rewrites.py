@@ -239,3 +239,15 @@ def test_a_plain_word_is_named_only_as_code_or_the_object_of_removing() -> None:
     assert named_in("add", "remove add()") and named_in("add", "delete the add function")
     assert named_in("add", "make `add` faster")
     assert named_in("parse_all", "speed up parse_all") and not named_in("parse", "tidy up")
+
+
+def test_definitions_of_js_ts_go_and_rust() -> None:
+    from dmc.generate.rewrites import definitions
+
+    src = ("export const find = async (id: string): Promise<User> => {\n"
+           "class User {\n  static async findById(id) {\n    if (x) {\n"
+           "    for (const a of b) {\n  get name(): string {\n"
+           "func (r *Repo) Save(u User) error {\npub(crate) fn helper() {\n"
+           'router.delete("/users/:id", async (req, res) => {\n')
+    assert definitions(src.splitlines()) == ["find", "User", "findById", "name", "Save",
+                                             "helper", "DELETE /users/:id"]

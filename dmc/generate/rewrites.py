@@ -40,11 +40,19 @@ _PLACEHOLDER = re.compile(
     r"previous|other|remaining|omitted|original)\b)", re.I)
 #: definitions whose disappearance means the rewrite dropped code (Python, JS/TS, Go, Rust…)
 _DEFINITION = re.compile(
-    r"^\s*(?:export\s+)?(?:default\s+)?(?:async\s+)?(?:def|class|function\*?|func|fn|pub\s+fn)"
-    r"\s+([A-Za-z_$][\w$]*)"
-    r"|^\s*(?:export\s+)?(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*=\s*(?:async\s*)?"
-    r"(?:function|\([^)]*\)\s*=>|[A-Za-z_$][\w$]*\s*=>)"
-    r"|^\s*(?:router|app|server)\.(get|post|put|patch|delete)\s*\(\s*(['\"`][^'\"`]+['\"`])")
+    # def / class / function / Go func (with a receiver) / Rust fn (pub, pub(crate))
+    r"^\s*(?:export\s+)?(?:default\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?"
+    r"(?:def|class|function\*?|func(?:\s*\([^)]*\))?|fn)\s+(?P<name>[A-Za-z_$][\w$]*)"
+    # const f = function / (a: T): R => / a =>
+    r"|^\s*(?:export\s+)?(?:const|let|var)\s+(?P<assigned>[A-Za-z_$][\w$]*)\s*(?::[^=]+)?=\s*"
+    r"(?:async\s*)?(?:function|\([^)]*\)\s*(?::\s*[^=]+?)?\s*=>|[A-Za-z_$][\w$]*\s*=>)"
+    # a method in a JS/TS class body: name(args) { (never if/for/while/switch/catch)
+    r"|^\s+(?:(?:public|private|protected|static|async|get|set|override)\s+)*"
+    r"(?!(?:if|for|while|switch|catch|function|return|else)\b)(?P<method>[A-Za-z_$][\w$]*)"
+    r"\s*\([^)]*\)\s*(?::\s*[^{]+)?\{\s*$"
+    # an Express-style route
+    r"|^\s*(?:router|app|server)\.(?P<verb>get|post|put|patch|delete)\s*\(\s*"
+    r"(?P<route>['\"`][^'\"`]+['\"`])")
 _ELIDED = re.compile(r"⟦dmc:[^⟧]*\belided\b|^[ \t]*(?://|#)[ \t]*\.\.\. \d+ lines? elided", re.M)
 _ASKS_TO_REMOVE = re.compile(r"\b(?:remove|delete|drop|get rid of|strip|clean(?:s|ed)? up|"
                              r"unused|dead code|deprecat\w*|replace|rewrite|simplif\w*)\b", re.I)
@@ -88,11 +96,11 @@ def definitions(lines: list[str]) -> list[str]:
         m = _DEFINITION.match(line)
         if m is None:
             continue
-        name, assigned, verb, route = m.groups()
+        verb, route = m.group("verb"), m.group("route")
         if verb:
             names.append(f"{verb.upper()} {route.strip(chr(39) + chr(34) + '`')}")
         else:
-            names.append(name or assigned)
+            names.append(m.group("name") or m.group("assigned") or m.group("method"))
     return names
 
 
