@@ -158,7 +158,7 @@ def planned(doc: Document, payload: dict[str, Any], cfg: Any, state: dict[str, A
             return run_remote(sp, cfg, state)
         from dmc.generate import generate
 
-        return generate(sp, state["backend"], on_event=on_event, repo=cfg.repo)
+        return generate(sp, backend(), on_event=on_event, repo=cfg.repo)
 
     return plan, run_plan(payload, plan, on_event=show_generation_event, repo=cfg.repo,
                           generate_step=step)

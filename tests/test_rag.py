@@ -68,8 +68,8 @@ def repo_files() -> dict[str, str]:
             "assets/logo.png": "\x89PNG\x00\x00binary"}
 
 
-def index(dmc, repo: Path, *args: str):
-    res = dmc("index", *args, cwd=repo)
+def index(dmc, repo: Path, *args: str, timeout: float = 120):
+    res = dmc("index", *args, cwd=repo, timeout=timeout)
     assert res.code == 0, res.stderr
     return res.doc["index"]
 
@@ -221,7 +221,8 @@ def test_index_this_project(dmc, tmp_path: Path) -> None:
     copy = tmp_path / "dmc-copy"
     subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{ROOT}", str(copy)],
                    check=True)
-    summary = index(dmc, copy)
+    # the whole repository, embedded on two cores: minutes when the machine is busy
+    summary = index(dmc, copy, timeout=900)
     assert summary["chunks"] > 300 and summary["languages"]["python"] > 200
     res = dmc("retrieve", "-k", "5", "where is the bearer token compared in constant time?",
               cwd=copy)
