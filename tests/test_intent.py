@@ -219,8 +219,9 @@ class TestOllamaWireProtocol:
 @pytest.mark.slow
 def test_openai_compatible_path_with_real_llama_cpp_server(dmc, smol_server) -> None:
     """A real llama.cpp server and a real small model answer under the JSON schema."""
+    # the default 20 s is for people; a busy CI machine needs longer for the first answer
     res = dmc("intent", "--model", f"{smol_server.url}#smollm2",
-              "add OAuth2 login keeping JWT working")
+              "add OAuth2 login keeping JWT working", env={"DMC_MODELS__TIMEOUT": "120"})
     assert res.code == 0, res.stderr
     intent = res.doc["intent"]
     assert intent["method"].startswith("llm openai:smollm2"), intent.get("fallback")
