@@ -16,16 +16,10 @@ import pytest
 
 from tests.support.serve import ServeProcess
 from tests.support.servers import OllamaDouble, free_port
+from tests.support.web import committed_repo
 
 pytestmark = pytest.mark.slow  # a real index and a served model double
 
-PROJECT = {
-    "textutil/__init__.py": '"""Text helpers."""\n',
-    "textutil/words.py": ('"""Word helpers."""\n\n\ndef count_words(text: str) -> int:\n'
-                          '    """How many whitespace-separated words text has."""\n'
-                          "    return len(text.split())\n"),
-    "README.md": "# textutil\n\nSmall text helpers.\n",
-}
 ANSWER = ('File: textutil/lines.py\n```python\ndef count_lines(text: str) -> int:\n'
           '    """How many lines text has."""\n    return len(text.splitlines())\n```\n')
 REQUEST = "write a function count_lines(text) in textutil/lines.py"
@@ -40,20 +34,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     import sys
 
     tmp = tmp_path_factory.mktemp("service")
-    repo = tmp / "repo"
-    repo.mkdir()
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    for rel, text in PROJECT.items():
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        (repo / rel).write_text(text)
-    subprocess.run(["git", "add", "."], cwd=repo, check=True)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "i"],
-                   cwd=repo, check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DMC_")}
     env["XDG_CONFIG_HOME"] = str(tmp / "xdg")
     env["NO_COLOR"] = "1"
+    repo = committed_repo(tmp / "repo", env)
     dmc = str(Path(sys.executable).with_name("dmc"))
-    subprocess.run([dmc, "index"], cwd=repo, check=True, capture_output=True, env=env)
     double = OllamaDouble(ANSWER)
     flags = ["--set", "generation.backend=ollama", "--set",
              f"generation.server=ollama:{double.url}", "--set",
