@@ -65,8 +65,9 @@ def warm_env(isolated_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """A private socket folder (short: socket paths are limited to 108 bytes) whose
     workers are stopped, by their process ids, when the test ends."""
     folder = Path(tempfile.mkdtemp(prefix="dmcw-", dir="/tmp"))  # noqa: S108
-    env = {k: v for k, v in isolated_env.items() if k != "CI"}
-    env["XDG_RUNTIME_DIR"] = str(folder)
+    # CI=1 turns warm checkers off by default; the dmc fixture lays this environment over
+    # isolated_env, so the variable is emptied rather than left out
+    env = dict(isolated_env, CI="", XDG_RUNTIME_DIR=str(folder))
     try:
         yield env
     finally:
