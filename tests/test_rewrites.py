@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dmc.generate.edits import LineRange, apply_edits, changes_outside
-from dmc.generate.rewrites import blocks_from_rewrite, blocks_from_snippet
+from dmc.generate.rewrites import Conversion, blocks_from_rewrite, blocks_from_snippet
 
 # a module shaped like python-dotenv's variables.py: three classes share a method name
 MODULE = '''import re
@@ -69,11 +69,23 @@ def test_a_rewrite_keeps_only_the_change_and_drops_spacing_noise() -> None:
     assert var("a", "d").resolve({}) == "d" and var("a", None).resolve({"a": None}) == ""
 
 
-def test_a_rewrite_that_drops_a_definition_or_uses_a_placeholder_is_refused() -> None:
+def test_a_rewrite_that_drops_a_definition_keeps_it_and_a_placeholder_is_refused() -> None:
     dropped = MODULE.replace("def parse(value: str) -> list[Atom]:\n"
                              "    return [Literal(value)]\n", "")
-    conv = blocks_from_rewrite("variables.py", MODULE, dropped)
-    assert conv.blocks == () and "drops parse" in (conv.refused or "")
+    # dropping parse() is all it does: nothing is left to change
+    assert blocks_from_rewrite("variables.py", MODULE, dropped) == Conversion(())
+    # with the change asked for beside it, the change lands and parse() stays
+    body = MODULE[LAST_RESOLVE:].split("\n\n\n")[0] + "\n"
+    both = MODULE[:LAST_RESOLVE] + MODULE[LAST_RESOLVE:].replace(body, RESOLVED)
+    both = both.replace("def parse(value: str) -> list[Atom]:\n    return [Literal(value)]\n",
+                        "")
+    conv = blocks_from_rewrite("variables.py", MODULE, both,
+                               named="implement Variable.resolve()")
+    assert conv.refused is None and "kept parse" in conv.blocks[0].notes[0]
+    out = applied(conv.blocks)
+    assert "env.get(self.name, default)" in out and out.endswith(
+        "def parse(value: str) -> list[Atom]:\n    return [Literal(value)]\n")
+    assert changes_outside(MODULE, out, [REGION]) == []
     # asked to remove it: the same rewrite is a change
     asked = blocks_from_rewrite("variables.py", MODULE, dropped, named="remove parse()")
     assert asked.refused is None and "def parse" not in applied(asked.blocks)
@@ -251,3 +263,94 @@ def test_definitions_of_js_ts_go_and_rust() -> None:
            'router.delete("/users/:id", async (req, res) => {\n')
     assert definitions(src.splitlines()) == ["find", "User", "findById", "name", "Save",
                                              "helper", "DELETE /users/:id"]
+
+
+# ------------------------------------------- the rewrite keeps to what the request names
+
+API = '''const express = require("express");
+const User = require("../models/User");
+
+const router = express.Router();
+
+router.post("/users", async (req, res) => {
+  const user = await User.create(req.body);
+  res.status(201).json(user);
+});
+
+module.exports = router;
+'''
+
+
+def test_a_route_written_over_its_neighbour_lands_beside_it() -> None:
+    """The packaged 1.5B's answer to "add a GET route": the file again, with the new route
+    in place of the POST route. The POST route stays, the GET route is added after it."""
+    get = ('router.get("/users/:id", async (req, res) => {\n'
+           "  const user = await User.findById(req.params.id);\n"
+           '  if (!user) return res.status(404).json({ error: "not found" });\n'
+           "  res.json(user);\n});\n")
+    post = API[API.index("router.post"):API.index("module.exports")]
+    answer = API.replace(post, get + "\n")
+    conv = blocks_from_rewrite("routes/api.js", API, answer,
+                               named="add a GET /users/:id route to routes/api.js")
+    assert conv.refused is None and "kept POST /users" in conv.blocks[0].notes[0]
+    out = apply_edits(API, list(conv.blocks), path="routes/api.js").content
+    assert out == API.replace(post, post + get + "\n")
+
+
+STUBBED = '''"""Ranges of integers.
+
+Lists of integers are stored as sorted runs, and answer the question
+"was x present in the original list?" in time O(log(# runs)).
+"""
+
+import bisect
+
+
+def intranges_contain(value, ranges):
+    """Whether value is in one of the ranges."""
+    pos = bisect.bisect_left(ranges, _encode_range(value, 0))
+    return pos > 0
+
+
+def _encode_range(start, end):
+    raise NotImplementedError
+'''
+
+
+def test_lines_changed_outside_the_named_definition_are_put_back() -> None:
+    """Asked to implement ``_encode_range``, the model also reflowed the module docstring
+    and renamed a variable in another function: only the named function changes; an added
+    import stays."""
+    answer = STUBBED.replace('"was x present in the original list?" in time O(log(# runs)).',
+                             '"was x present in the original list?"\nin time O(log(# runs)).')
+    answer = answer.replace("pos = bisect", "index = bisect").replace("return pos",
+                                                                      "return index")
+    answer = answer.replace("    raise NotImplementedError\n", "    return start << 32 | end\n")
+    answer = answer.replace("import bisect\n", "import bisect\nimport sys\n")
+    conv = blocks_from_rewrite("intranges.py", STUBBED, answer,
+                               named="implement `_encode_range(start, end)`")
+    assert conv.refused is None
+    assert "line(s) it changed outside what the request names" in conv.blocks[0].notes[0]
+    out = apply_edits(STUBBED, list(conv.blocks), path="intranges.py").content
+    assert out == STUBBED.replace("    raise NotImplementedError\n",
+                                  "    return start << 32 | end\n").replace(
+        "import bisect\n", "import bisect\nimport sys\n")
+    # a request that names nothing in the file: the model's edits are the change
+    free = blocks_from_rewrite("intranges.py", STUBBED, answer, named="tidy this module")
+    assert "index = bisect" in apply_edits(STUBBED, list(free.blocks),
+                                           path="intranges.py").content
+
+
+def test_definition_spans_python_and_braces() -> None:
+    from dmc.generate.rewrites import definition_spans
+
+    lines = STUBBED.splitlines()
+    spans = {n: (a, b) for n, a, b in definition_spans(lines, python=True)}
+    assert lines[spans["_encode_range"][0]].startswith("def _encode_range")
+    assert spans["_encode_range"][1] == len(lines)
+    js = API.splitlines()
+    [(name, a, b)] = definition_spans(js, python=False)
+    assert name == "POST /users" and js[a].startswith("router.post") and js[b - 1] == "});"
+    # Python that does not parse: by indentation
+    broken = ["def f(:", "    x = 1", "", "    return x", "y = 2"]
+    assert definition_spans(broken, python=True) == [("f", 0, 4)]

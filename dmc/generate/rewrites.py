@@ -88,20 +88,74 @@ def _block(path: str, old: list[str], start: int, end: int, new: list[str],
     return None
 
 
+def _definition_name(line: str) -> str | None:
+    """The name a line defines (``POST /users`` for a route), or None."""
+    m = _DEFINITION.match(line)
+    if m is None:
+        return None
+    verb, route = m.group("verb"), m.group("route")
+    if verb:
+        return f"{verb.upper()} {route.strip(chr(39) + chr(34) + '`')}"
+    return str(m.group("name") or m.group("assigned") or m.group("method"))
+
+
 def definitions(lines: list[str]) -> list[str]:
     """What a text defines (function and class names, ``POST /users`` for a route), in
     order, repeats kept."""
-    names = []
-    for line in lines:
-        m = _DEFINITION.match(line)
-        if m is None:
+    return [n for n in map(_definition_name, lines) if n is not None]
+
+
+def definition_spans(lines: list[str], *, python: bool) -> list[tuple[str, int, int]]:
+    """Each definition with the lines it covers: (name, start, end), 0-based, end
+    exclusive, in order. Python from its syntax tree (decorators included, methods too);
+    otherwise, or when the Python does not parse, from the definition's line to where its
+    brackets close (an indented block for Python)."""
+    if python:
+        try:
+            tree = ast.parse("\n".join(lines) + "\n")
+        except SyntaxError:
+            tree = None
+        if tree is not None:
+            spans = []
+            for node in ast.walk(tree):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    start = min([d.lineno for d in node.decorator_list] + [node.lineno])
+                    spans.append((node.name, start - 1, node.end_lineno or node.lineno))
+            return sorted(spans, key=lambda s: s[1])
+    out = []
+    for i, line in enumerate(lines):
+        name = _definition_name(line)
+        if name is not None:
+            out.append((name, i, _indented_end(lines, i) if python else _bracket_end(lines, i)))
+    return out
+
+
+def _bracket_end(lines: list[str], start: int) -> int:
+    """One past the line where the brackets opened from ``start`` on close again (string
+    contents are not told apart: good enough for the shape of a definition)."""
+    depth, opened = 0, False
+    for k in range(start, len(lines)):
+        for ch in lines[k]:
+            if ch in "([{":
+                depth, opened = depth + 1, True
+            elif ch in ")]}":
+                depth -= 1
+        if opened and depth <= 0:
+            return k + 1
+    return start + 1 if not opened else len(lines)
+
+
+def _indented_end(lines: list[str], start: int) -> int:
+    """One past the last line indented deeper than line ``start``."""
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    end = start + 1
+    for k in range(start + 1, len(lines)):
+        if not lines[k].strip():
             continue
-        verb, route = m.group("verb"), m.group("route")
-        if verb:
-            names.append(f"{verb.upper()} {route.strip(chr(39) + chr(34) + '`')}")
-        else:
-            names.append(m.group("name") or m.group("assigned") or m.group("method"))
-    return names
+        if len(lines[k]) - len(lines[k].lstrip()) <= indent:
+            break
+        end = k + 1
+    return end
 
 
 def named_in(definition: str, request: str) -> bool:
@@ -158,7 +212,9 @@ def blocks_from_rewrite(path: str, current: str, rewritten: str, *,
     if any(_PLACEHOLDER.match(ln) and ln.strip() not in known for ln in new):
         return Conversion((), "the rewrite stands for kept code with a placeholder comment "
                               "instead of writing it out")
-    dropped = lost_definitions(current, rewritten, named)
+    python = path.endswith((".py", ".pyi"))
+    new, restored = _restore_lost(old, new, named, python=python)
+    dropped = lost_definitions(current, "\n".join(new) + "\n", named)
     if dropped:
         return Conversion((), "the rewrite drops " + ", ".join(dropped[:5]) +
                           (" …" if len(dropped) > 5 else "") + " that the request does not name")
@@ -180,6 +236,7 @@ def blocks_from_rewrite(path: str, current: str, rewritten: str, *,
             kept_lines += len(gone)
         else:
             cleaned += new[j1:j2]
+    cleaned, reverted = _revert_outside(old, cleaned, named, python=python)
     if cleaned == old:
         return Conversion(())
     blocks: list[EditBlock] = []
@@ -201,11 +258,80 @@ def blocks_from_rewrite(path: str, current: str, rewritten: str, *,
             return Conversion((), f"changed lines {i1 + 1}-{i2} cannot be placed at one spot "
                                   f"(the file repeats the lines around them)")
         blocks.append(block)
-    if kept_lines:
-        note = f"made from a whole-file answer; {kept_lines} line(s) it left out were kept"
+    said = [f"{kept_lines} line(s) it left out were kept"] if kept_lines else []
+    if restored:
+        said.append("kept " + ", ".join(restored) + ", which it had written over")
+    if reverted:
+        said.append(f"{reverted} line(s) it changed outside what the request names were "
+                    "left as they were")
+    if said:
+        note = "made from a whole-file answer; " + "; ".join(said)
         blocks = [EditBlock(b.path, b.search, b.replace, b.index, b.line, (note,))
                   for b in blocks]
     return Conversion(tuple(blocks))
+
+
+def _restore_lost(old: list[str], new: list[str], request: str, *,
+                  python: bool) -> tuple[list[str], list[str]]:
+    """``new`` with each definition it lost (and the request does not name) put back whole
+    where it stood, before what the model wrote in its place: asked to add a route, the
+    packaged 1.5B rewrites the file with the new route *instead of* its neighbour. Returns
+    the lines and the names put back; a definition whose first line ``new`` still has in
+    place is not touched (it was changed, not lost)."""
+    lost = set(lost_definitions("\n".join(old), "\n".join(new), request))
+    if not lost:
+        return new, []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    opcodes = matcher.get_opcodes()
+    chosen: list[tuple[str, int, int]] = []
+    for name, a, b in definition_spans(old, python=python):
+        if name not in lost or any(a >= s and b <= e for _, s, e in chosen):
+            continue
+        if any(tag == "equal" and i1 <= a < i2 for tag, i1, i2, _, _ in opcodes):
+            continue
+        chosen.append((name, a, b))
+    inserts: list[tuple[int, list[str]]] = []
+    for _, a, b in chosen:
+        at = next(j1 for tag, i1, i2, j1, _ in opcodes if i1 <= a < i2)
+        piece = old[a:b]
+        if at < len(new) and new[at].strip():
+            piece = piece + [""]
+        inserts.append((at, piece))
+    out = list(new)
+    for at, piece in sorted(inserts, key=lambda x: x[0], reverse=True):
+        out[at:at] = piece
+    return out, [name for name, _, _ in chosen]
+
+
+_IMPORT = re.compile(r"^\s*(?:import\s|from\s+\S+\s+import\s|(?:const|let|var)\s+.*=\s*"
+                     r"require\(|export\s+\{|module\.exports\b|$)")
+
+
+def _revert_outside(old: list[str], cleaned: list[str], request: str, *,
+                    python: bool) -> tuple[list[str], int]:
+    """``cleaned`` with lines the model changed outside the definitions the request names
+    put back as they were: asked to implement ``f``, a rewrite also "tidies" a docstring or
+    another function, and those edits are not the user's. Only when the request names
+    definitions the file has (otherwise nothing says where the change belongs); imports and
+    export lists may change, and a stretch that adds a definition is the change itself."""
+    spans = [(a, b) for name, a, b in definition_spans(old, python=python)
+             if named_in(name, request)]
+    if not spans:
+        return cleaned, 0
+    inside = {k for a, b in spans for k in range(a, b)}
+    out: list[str] = []
+    reverted = 0
+    matcher = difflib.SequenceMatcher(None, old, cleaned, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        before, after = old[i1:i2], cleaned[j1:j2]
+        outside = tag == "replace" and not inside.intersection(range(i1, i2))
+        adds = set(definitions(after)) - set(definitions(before))
+        if outside and not adds and not all(_IMPORT.match(ln) for ln in before + after):
+            out += before
+            reverted += sum(1 for ln in before if ln.strip())
+        else:
+            out += after
+    return out, reverted
 
 
 # ----------------------------------------------------------------------------- snippets
