@@ -10,9 +10,11 @@ nothing else:
 - :func:`blocks_from_rewrite`: the file as the model rewrote it, diffed against the text it
   was shown; each changed stretch becomes a block with enough unchanged lines around it to
   match one place. Stretches that differ only in blank lines or trailing spaces are the
-  model's noise and are left as they were. A rewrite that stands for kept code with a
-  placeholder ("# ... existing code ..."), or drops definitions the request does not name,
-  is refused with the reason: it would delete code the model did not mean to delete.
+  model's noise and are left as they were. What the request does not touch stays: a
+  definition the rewrite wrote over (or left out) is put back where it stood, and lines it
+  changed outside the definitions the request names are left as they were. A rewrite that
+  stands for kept code with a placeholder ("# ... existing code ...") is refused with the
+  reason: it would delete code the model did not mean to delete.
 - :func:`blocks_from_snippet`: Python definitions (functions, classes, methods) given
   without the rest of the file replace the definitions of the same name — a method only in
   the class the snippet names, or in the one class that has it — and new ones are added at
