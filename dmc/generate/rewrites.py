@@ -133,18 +133,35 @@ def definition_spans(lines: list[str], *, python: bool) -> list[tuple[str, int, 
 
 
 def _bracket_end(lines: list[str], start: int) -> int:
-    """One past the line where the brackets opened from ``start`` on close again (string
-    contents are not told apart: good enough for the shape of a definition)."""
-    depth, opened = 0, False
+    """One past the line where the definition starting at ``start`` ends: where the
+    brackets opened from it close again (text in quotes and ``//`` comments skipped), or,
+    for a body that opens no block (``const f = (x) =>`` then an expression), the line
+    ending the statement with ``;``."""
+    depth, braced, quote = 0, False, ""
     for k in range(start, len(lines)):
-        for ch in lines[k]:
-            if ch in "([{":
-                depth, opened = depth + 1, True
+        line, i = lines[k], 0
+        while i < len(lines[k]):
+            ch = line[i]
+            if quote:
+                if ch == "\\":
+                    i += 1
+                elif ch == quote:
+                    quote = ""
+            elif ch in "'\"`":
+                quote = ch
+            elif line.startswith("//", i):
+                break
+            elif ch in "([{":
+                depth += 1
+                braced = braced or ch == "{"
             elif ch in ")]}":
                 depth -= 1
-        if opened and depth <= 0:
+            i += 1
+        if quote in ("'", '"'):
+            quote = ""  # an unclosed quote does not run past its line
+        if depth <= 0 and (braced or line.rstrip().endswith(";")):
             return k + 1
-    return start + 1 if not opened else len(lines)
+    return len(lines) if braced else start + 1
 
 
 def _indented_end(lines: list[str], start: int) -> int:
@@ -276,33 +293,62 @@ def blocks_from_rewrite(path: str, current: str, rewritten: str, *,
 def _restore_lost(old: list[str], new: list[str], request: str, *,
                   python: bool) -> tuple[list[str], list[str]]:
     """``new`` with each definition it lost (and the request does not name) put back whole
-    where it stood, before what the model wrote in its place: asked to add a route, the
-    packaged 1.5B rewrites the file with the new route *instead of* its neighbour. Returns
-    the lines and the names put back; a definition whose first line ``new`` still has in
-    place is not touched (it was changed, not lost)."""
+    after what the model wrote in its place: asked to add a route, the packaged 1.5B rewrites
+    the file with the new route *instead of* its neighbour. (After, not before: a route put
+    back ahead of the new one, such as ``/users/:id`` before ``/users/me``, would catch its
+    requests.) Returns the lines and the names put back.
+
+    Left alone, so that the rewrite is refused with the reason instead: a request that asks
+    to remove or replace something; a definition whose first line ``new`` still has in place
+    (changed, not lost); one whose body lines ``new`` mostly still has (renamed or moved).
+    """
+    if _ASKS_TO_REMOVE.search(request):
+        return new, []
     lost = set(lost_definitions("\n".join(old), "\n".join(new), request))
     if not lost:
         return new, []
-    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-    opcodes = matcher.get_opcodes()
+    opcodes = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
+    equal = {i for tag, i1, i2, _, _ in opcodes if tag == "equal" for i in range(i1, i2)}
+    present = Counter(ln.strip() for ln in new if re.search(r"\w\w", ln))
+    had = set(definitions(old))
+    new_spans = definition_spans(new, python=python)
+    added_bodies = [[ln.strip() for ln in new[a + 1:b] if re.search(r"\w\w", ln)]
+                    for n, a, b in new_spans if n not in had]
     chosen: list[tuple[str, int, int]] = []
     for name, a, b in definition_spans(old, python=python):
         if name not in lost or any(a >= s and b <= e for _, s, e in chosen):
             continue
-        if any(tag == "equal" and i1 <= a < i2 for tag, i1, i2, _, _ in opcodes):
+        head = next((k for k in range(a, b) if _definition_name(old[k]) == name), a)
+        if head in equal:
             continue
+        body = [ln.strip() for ln in old[head + 1:b] if re.search(r"\w\w", ln)]
+        if body and sum(present[ln] > 0 for ln in body) > len(body) / 2 and len(body) > 2:
+            continue  # moved: what it was is still there
+        if " /" not in name and any(_similar(body, nb) for nb in added_bodies):
+            continue  # renamed: a new definition has its body
         chosen.append((name, a, b))
-    inserts: list[tuple[int, list[str]]] = []
+    inserts: dict[int, list[str]] = {}
     for _, a, b in chosen:
-        at = next(j1 for tag, i1, i2, j1, _ in opcodes if i1 <= a < i2)
-        piece = old[a:b]
-        if at < len(new) and new[at].strip():
-            piece = piece + [""]
-        inserts.append((at, piece))
+        # where the span's last line is (or what stands in its place) in the new text
+        tag, i1, _, j1, j2 = next(op for op in opcodes if op[1] <= b - 1 < op[2])
+        at = j1 + (b - i1) if tag == "equal" else j2
+        # never inside a definition of the new text: after the one it falls in
+        at = max([at] + [e for _, s, e in new_spans if s < at < e])
+        blank = [""] * min(2, next((k for k in range(a) if old[a - 1 - k].strip()), a))
+        piece = inserts.setdefault(at, [])
+        piece += (blank or [""] if (piece or (at and new[at - 1].strip())) else []) + old[a:b]
     out = list(new)
-    for at, piece in sorted(inserts, key=lambda x: x[0], reverse=True):
-        out[at:at] = piece
+    for at in sorted(inserts, reverse=True):
+        if at < len(new) and new[at].strip():
+            inserts[at].append("")
+        out[at:at] = inserts[at]
     return out, [name for name, _, _ in chosen]
+
+
+def _similar(a: list[str], b: list[str]) -> bool:
+    """Two bodies (lines that say something) mostly the same."""
+    return bool(a) and bool(b) and difflib.SequenceMatcher(
+        None, "\n".join(a), "\n".join(b), autojunk=False).ratio() >= 0.75
 
 
 _IMPORT = re.compile(r"^\s*(?:import\s|from\s+\S+\s+import\s|(?:const|let|var)\s+.*=\s*"
@@ -311,29 +357,110 @@ _IMPORT = re.compile(r"^\s*(?:import\s|from\s+\S+\s+import\s|(?:const|let|var)\s
 
 def _revert_outside(old: list[str], cleaned: list[str], request: str, *,
                     python: bool) -> tuple[list[str], int]:
-    """``cleaned`` with lines the model changed outside the definitions the request names
-    put back as they were: asked to implement ``f``, a rewrite also "tidies" a docstring or
-    another function, and those edits are not the user's. Only when the request names
-    definitions the file has (otherwise nothing says where the change belongs); imports and
-    export lists may change, and a stretch that adds a definition is the change itself."""
-    spans = [(a, b) for name, a, b in definition_spans(old, python=python)
-             if named_in(name, request)]
+    """``cleaned`` with lines the model changed inside definitions the request does not
+    name, or around them, put back as they were: asked to implement ``f``, a rewrite also
+    "tidies" a docstring or another function, and those edits are not the user's.
+
+    Only when the request names definitions the file has (otherwise nothing says where the
+    change belongs). Kept as the model wrote them: imports and export lists; lines that
+    mention what the request names or what the change defines (a call updated for a new
+    signature or a new name); a stretch that adds a definition; new lines between
+    definitions (a helper constant). For Python, an assignment the request names
+    (``SHIFT = 16``) counts as named, and a parenthesised import is an import throughout.
+    """
+    spans = [(n, a, b) for n, a, b in definition_spans(old, python=python)
+             if named_in(n, request)]
+    imports: set[int] = set()
+    if python:
+        extra, imports = _python_names_and_imports(old, request)
+        spans = _only_the_named_class(spans, old, request) + extra
     if not spans:
         return cleaned, 0
-    inside = {k for a, b in spans for k in range(a, b)}
+    inside = {k for _, a, b in spans for k in range(a, b)}
+    others = [(a, b) for _, a, b in definition_spans(old, python=python)]
+    matcher = difflib.SequenceMatcher(None, old, cleaned, autojunk=False)
+    opcodes = matcher.get_opcodes()
+    touched = {n for n, _, _ in spans}
+    touched |= set(definitions(cleaned)) ^ set(definitions(old))
+    mentions = re.compile("|".join(rf"(?<![\w$]){re.escape(n)}(?![\w$])" for n in touched
+                                   if " /" not in n) or r"(?!x)x")
     out: list[str] = []
     reverted = 0
-    matcher = difflib.SequenceMatcher(None, old, cleaned, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in opcodes:
         before, after = old[i1:i2], cleaned[j1:j2]
-        outside = tag == "replace" and not inside.intersection(range(i1, i2))
-        adds = set(definitions(after)) - set(definitions(before))
-        if outside and not adds and not all(_IMPORT.match(ln) for ln in before + after):
-            out += before
-            reverted += sum(1 for ln in before if ln.strip())
+        if tag == "replace":
+            outside = not inside.intersection(range(i1, i2))
+        elif tag in ("insert", "delete"):  # only strictly inside a definition not named
+            outside = not inside.intersection(range(i1, max(i2, i1 + 1))) and \
+                any(a < i1 and max(i2, i1 + 1) <= b for a, b in others)
         else:
+            outside = False
+        if before:  # an import changed, a parenthesised one included
+            imported = all(_IMPORT.match(ln) or k in imports
+                           for k, ln in zip(range(i1, i2), before, strict=True)) and \
+                all(_IMPORT.match(ln) or ln.startswith((" ", "\t", ")")) for ln in after)
+        else:  # an import added
+            imported = all(_IMPORT.match(ln) and ln.strip() for ln in after)
+        keep = (not outside or imported
+                or set(definitions(after)) - set(definitions(before))
+                or any(mentions.search(ln) for ln in before + after))
+        if keep:
             out += after
+        else:
+            out += before
+            reverted += sum(1 for ln in before + after if ln.strip())
     return out, reverted
+
+
+def _only_the_named_class(spans: list[tuple[str, int, int]], lines: list[str],
+                          request: str) -> list[tuple[str, int, int]]:
+    """For a request that writes ``Class.method``, only that class's method of the name
+    (a file where three classes have ``resolve``), and not the whole class."""
+    qualified = re.findall(r"\b([A-Za-z_]\w*)\.([A-Za-z_]\w*)", request)
+    if not qualified:
+        return spans
+    try:
+        tree = ast.parse("\n".join(lines) + "\n")
+    except SyntaxError:
+        return spans
+    owner: dict[int, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    start = min([d.lineno for d in item.decorator_list] + [item.lineno])
+                    owner[start - 1] = node.name
+    methods = {m for _, m in qualified}
+    classes = {c for c, _ in qualified}
+    out = []
+    for name, a, b in spans:
+        if name in methods and a in owner and (owner[a], name) not in qualified:
+            continue
+        if name in classes and lines[a].lstrip().startswith(("class ", "@")):
+            continue  # the class named as the method's place, not as what changes
+        out.append((name, a, b))
+    return out
+
+
+def _python_names_and_imports(lines: list[str], request: str
+                              ) -> tuple[list[tuple[str, int, int]], set[int]]:
+    """Top-level assignments the request names, as spans, and the lines of every import."""
+    try:
+        tree = ast.parse("\n".join(lines) + "\n")
+    except SyntaxError:
+        return [], set()
+    spans: list[tuple[str, int, int]] = []
+    imports: set[int] = set()
+    for node in tree.body:
+        end = node.end_lineno or node.lineno
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            imports.update(range(node.lineno - 1, end))
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Name) and named_in(t.id, request):
+                    spans.append((t.id, node.lineno - 1, end))
+    return spans, imports
 
 
 # ----------------------------------------------------------------------------- snippets
