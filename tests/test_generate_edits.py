@@ -154,6 +154,10 @@ def test_named_things_routes_functions_and_what_already_exists() -> None:
     assert named_things("add `slugify` and fix parse_date()", "def parse_date(s): ...") == \
         ["slugify"]
     assert missing_named("add a GET /health route", {}, []) == ["GET /health"]
+    # a plan step's criteria say how it is judged, not what it adds (assert.strictEqual)
+    step = ("Add the route: a DELETE /users/:id handler\nDone when: "
+            "assert.strictEqual(res.status, 204); `remove` is called")
+    assert named_things(step, ORIGINAL) == ["DELETE /users/:id"]
 
 
 def test_run_apply_replays_the_edits_on_disk(dmc: Any, tmp_path: Path) -> None:

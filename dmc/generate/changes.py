@@ -237,8 +237,14 @@ def initial_states(payload: dict[str, Any]) -> dict[str, FileState]:
     return {p: FileState(p, t) for p, t in edit_targets(payload).items()}
 
 
+#: how a plan step's criteria that are not runnable checks follow its details (one line):
+#: what they call (``assert.strictEqual(...)``) is how the step is judged, not what it adds
+CRITERIA_PREFIX = "Done when: "
+
+
 def named_things(description: str, original: str) -> list[str]:
     """What the request names that the file does not have yet: routes, functions, classes."""
+    description = re.sub(rf"^{re.escape(CRITERIA_PREFIX)}.*$", "", description, flags=re.M)
     wanted: list[str] = []
     for verb, route in _ROUTE.findall(description):
         if route_present(verb, route, original) or route_present(verb, route.rstrip("/"),

@@ -419,6 +419,8 @@ def from_answer(data: dict[str, Any], payload: dict[str, Any], *, repo: Path | N
                 ) -> tuple[dict[str, Any], list[str]]:
     """A plan from the planner's JSON and what was changed in it; :class:`PlanError` when
     the answer cannot be used at all."""
+    from dmc.generate.changes import CRITERIA_PREFIX
+
     notes: list[str] = []
     steps_in = data.get("steps")
     if not isinstance(steps_in, list) or not steps_in:
@@ -464,7 +466,7 @@ def from_answer(data: dict[str, Any], payload: dict[str, Any], *, repo: Path | N
         if criteria:
             notes.append(f"step {n}: {len(criteria)} check(s) not runnable as Python "
                          "examples; given to the coder as criteria")
-            details = (details + "\nDone when: " + "; ".join(criteria)).strip()
+            details = (details + "\n" + CRITERIA_PREFIX + "; ".join(criteria)).strip()
         steps.append({"id": len(steps) + 1, "title": title or details.split("\n")[0][:80],
                       "details": details, "files": files,
                       "checks": checks[:MAX_CHECKS_PER_STEP]})
