@@ -279,7 +279,7 @@ def blocks_from_rewrite(path: str, current: str, rewritten: str, *,
         blocks.append(block)
     said = [f"{kept_lines} line(s) it left out were kept"] if kept_lines else []
     if restored:
-        said.append("kept " + ", ".join(restored) + ", which it had written over")
+        said.append("kept " + ", ".join(restored) + ", which the answer wrote over or left out")
     if reverted:
         said.append(f"{reverted} line(s) it changed outside what the request names were "
                     "left as they were")
