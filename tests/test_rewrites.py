@@ -413,6 +413,12 @@ def test_what_the_named_change_needs_elsewhere_is_kept_and_the_rest_put_back() -
     new = "def fetch(url, timeout):\n    return url, timeout\n\n\ndef load():\n" \
           "    return fetch('a', 10)\n"
     assert _convert("f.py", old, new, "add a `timeout` parameter to `fetch()`") == new
+    # the same signature: a "tidied" call elsewhere is not the change
+    stub = "def fetch(url):\n    raise NotImplementedError\n\n\ndef load():\n" \
+           "    return fetch('a')\n"
+    tidied = "def fetch(url):\n    return url\n\n\ndef load():\n    return fetch(url='a')\n"
+    assert _convert("f.py", stub, tidied, "implement `fetch()`") == \
+        stub.replace("raise NotImplementedError", "return url")
     # Class.method: only that class's method; a parenthesised import may grow
     out = _convert("variables.py", MODULE, MODULE.replace(
         "from typing import Mapping, Optional", "from typing import (\n    Mapping, Optional,"

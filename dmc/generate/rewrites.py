@@ -363,8 +363,8 @@ def _revert_outside(old: list[str], cleaned: list[str], request: str, *,
 
     Only when the request names definitions the file has (otherwise nothing says where the
     change belongs). Kept as the model wrote them: imports and export lists; lines that
-    mention what the request names or what the change defines (a call updated for a new
-    signature or a new name); a stretch that adds a definition; new lines between
+    mention a named definition whose signature changed, or a definition renamed or added (a
+    call updated for a new signature or a new name); a stretch that adds a definition; new lines between
     definitions (a helper constant). For Python, an assignment the request names
     (``SHIFT = 16``) counts as named, and a parenthesised import is an import throughout.
     """
@@ -380,7 +380,13 @@ def _revert_outside(old: list[str], cleaned: list[str], request: str, *,
     others = [(a, b) for _, a, b in definition_spans(old, python=python)]
     matcher = difflib.SequenceMatcher(None, old, cleaned, autojunk=False)
     opcodes = matcher.get_opcodes()
-    touched = {n for n, _, _ in spans}
+    # calls elsewhere change with a definition whose signature changed, or one renamed or
+    # added; a call of a definition whose first line stayed is not the change (mccabe's
+    # `graph.complexity()` callers, "tidied" while complexity was implemented)
+    kept = {ln.strip() for ln in cleaned}
+    touched = {n for n, a, b in spans
+               if next((old[k].strip() for k in range(a, b) if _definition_name(old[k]) == n),
+                       old[a].strip()) not in kept}
     touched |= set(definitions(cleaned)) ^ set(definitions(old))
     mentions = re.compile("|".join(rf"(?<![\w$]){re.escape(n)}(?![\w$])" for n in touched
                                    if " /" not in n) or r"(?!x)x")
