@@ -363,9 +363,9 @@ def _revert_outside(old: list[str], cleaned: list[str], request: str, *,
 
     Only when the request names definitions the file has (otherwise nothing says where the
     change belongs). Kept as the model wrote them: imports and export lists; lines that
-    mention a named definition whose signature changed, or a definition renamed or added (a
-    call updated for a new signature or a new name); a stretch that adds a definition; new lines between
-    definitions (a helper constant). For Python, an assignment the request names
+    mention a named definition whose signature changed, or a definition renamed or added
+    (a call updated for a new signature or a new name); a stretch that adds a definition;
+    new lines between definitions (a helper constant). For Python, an assignment the request names
     (``SHIFT = 16``) counts as named, and a parenthesised import is an import throughout.
     """
     spans = [(n, a, b) for n, a, b in definition_spans(old, python=python)
