@@ -11,8 +11,9 @@ nothing else:
   was shown; each changed stretch becomes a block with enough unchanged lines around it to
   match one place. Stretches that differ only in blank lines or trailing spaces are the
   model's noise and are left as they were. What the request does not touch stays: a
-  definition the rewrite wrote over (or left out) is put back where it stood, and lines it
-  changed outside the definitions the request names are left as they were. A rewrite that
+  definition the rewrite wrote over (or left out) is put back after the new code, and lines
+  it changed inside or between the definitions the request does not name are left as they
+  were (see :func:`_revert_outside` for what may change there). A rewrite that
   stands for kept code with a placeholder ("# ... existing code ...") is refused with the
   reason: it would delete code the model did not mean to delete.
 - :func:`blocks_from_snippet`: Python definitions (functions, classes, methods) given
