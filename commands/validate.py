@@ -154,7 +154,9 @@ def main(
         fail("validate", exc)
     from dataclasses import replace
 
-    base = replace(base, warm=_warm_default() if warm is None else warm)
+    from dmc.validate import warm_default
+
+    base = replace(base, warm=warm_default() if warm is None else warm)
 
     if remote and not cfg.get("desktop.url"):
         fail("validate", DmcError("--remote needs desktop.url"))
@@ -216,12 +218,6 @@ def main(
         raise typer.Exit(code)
     raise typer.Exit(run_stage("validate", transform, pretty=pretty, verdict=verdict,
                                render=render))
-
-
-def _warm_default() -> bool:
-    """Warm checkers pay off where dmc runs again soon (a hook, an editor); a CI job runs
-    once on a fresh machine, where a worker left behind would only cost memory."""
-    return not os.environ.get("CI", "")
 
 
 def _remote(sources: list[Any], settings: Any, cfg: Any) -> dict[str, Any]:

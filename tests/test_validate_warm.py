@@ -236,3 +236,29 @@ def test_no_checker_beyond_the_cap(monkeypatch, tmp_path: Path) -> None:
             worker.run("bandit", ["--version"], tmp_path, 30.0, "environment")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_generation_validates_through_warm_checkers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refinement loop and the agent's /v1/validate (both call validate_files) use the
+    warm checkers unless CI is set: the second pass's validation is served warm, with the
+    same issues as the first."""
+    from dmc.generate import validate_files
+    from dmc.generate.code import CodeFile
+
+    folder = Path(tempfile.mkdtemp(prefix="dmcg-", dir="/tmp"))  # noqa: S108
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder))
+    try:
+        files = [CodeFile("bad.py", BAD_PY, "python")]
+        monkeypatch.setenv("CI", "1")
+        off = validate_files(files, {})
+        assert set(_processes(off).values()) == {"new"}
+        monkeypatch.setenv("CI", "")
+        validate_files(files, {})
+        again = validate_files(files, {})
+        assert set(_processes(again).values()) == {"warm"}, _processes(again)
+        assert again["issues"] == off["issues"] and again["issues"]
+    finally:
+        for pid in worker.running(folder / "dmc"):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -55,7 +55,7 @@ def validate_files(files: list[CodeFile], criteria: dict[str, Any],
                    tests: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """Validate generated files in memory with the payload's quality criteria; with
     acceptance tests, also run them in the sandbox (failures are blocking issues)."""
-    from dmc.validate import Settings, Source, validate
+    from dmc.validate import Settings, Source, validate, warm_default
 
     settings = Settings(
         fail_on=criteria.get("fail_on", "error"),
@@ -63,6 +63,9 @@ def validate_files(files: list[CodeFile], criteria: dict[str, Any],
         enable_security_scan=bool(criteria.get("security_scan", True)),
         enable_type_checking=bool(criteria.get("type_check", True)),
         run_tests=bool(tests),
+        # every pass of a refinement loop, and every request to the agent, validates again:
+        # the warm checkers (same results as new processes) make the second one fast
+        warm=warm_default(),
     )
     sources = [Source(f.path, text=f.code, language=f.language) for f in files]
     names = {f.path for f in files}

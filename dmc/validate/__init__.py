@@ -67,6 +67,13 @@ class Settings:
     warm: bool = False
 
 
+def warm_default() -> bool:
+    """Warm checkers pay off where dmc runs again soon (a hook, an editor, the agent, a
+    refinement loop); a CI job runs once on a fresh machine, where a worker left behind
+    would only cost memory: off when the ``CI`` environment variable is set."""
+    return not os.environ.get("CI", "")
+
+
 def safe_relative(path: str) -> str:
     """A path for in-memory code that cannot escape the temporary folder it is written to."""
     parts = [p for p in PurePosixPath(path.replace("\\", "/")).parts
