@@ -141,7 +141,7 @@ def _bracket_end(lines: list[str], start: int) -> int:
     depth, braced, quote = 0, False, ""
     for k in range(start, len(lines)):
         line, i = lines[k], 0
-        while i < len(lines[k]):
+        while i < len(line):
             ch = line[i]
             if quote:
                 if ch == "\\":
@@ -369,8 +369,8 @@ def _revert_outside(old: list[str], cleaned: list[str], request: str, *,
     new lines between definitions (a helper constant). For Python, an assignment the request names
     (``SHIFT = 16``) counts as named, and a parenthesised import is an import throughout.
     """
-    spans = [(n, a, b) for n, a, b in definition_spans(old, python=python)
-             if named_in(n, request)]
+    every = definition_spans(old, python=python)
+    spans = [(n, a, b) for n, a, b in every if named_in(n, request)]
     imports: set[int] = set()
     if python:
         extra, imports = _python_names_and_imports(old, request)
@@ -378,7 +378,7 @@ def _revert_outside(old: list[str], cleaned: list[str], request: str, *,
     if not spans:
         return cleaned, 0
     inside = {k for _, a, b in spans for k in range(a, b)}
-    others = [(a, b) for _, a, b in definition_spans(old, python=python)]
+    others = [(a, b) for _, a, b in every]
     matcher = difflib.SequenceMatcher(None, old, cleaned, autojunk=False)
     opcodes = matcher.get_opcodes()
     # calls elsewhere change with a definition whose signature changed, or one renamed or
