@@ -1,0 +1,147 @@
+"""The first answer only, under several settings, on MBPP's development split.
+
+Why: on MBPP's test slices the 0.5B's dmc first pass came out below the raw model's one plain
+prompt on one slice (0.40 vs 0.525) while dmc's refinement lifted the final rate. Before
+changing the first pass, this measures on the development split which of its differences
+from the raw call cost quality: sampling at ``generation.temperature`` (0.2) instead of
+greedy, and the prompt's extra sections (security, documentation, quality bullets and the
+system prompt). Each variant is one pass of ``generate()`` (guard, extraction, the shown
+example as a check), scored with every assert of the task as :mod:`bench.bench_mbpp` does.
+
+Variants (every task, one loaded model, the raw answer as the baseline in the same run):
+
+- ``raw``: the request as the only user message, greedy (bench_mbpp's raw column);
+- ``dmc_t02``: dmc's first answer as configured before this benchmark (temperature 0.2);
+- ``dmc_t0``: the same prompt, greedy;
+- ``dmc_lean_t0``: greedy, without the security/documentation/quality sections;
+- ``dmc_t0_samples``: greedy first answer, then up to three more at the sample temperature
+  while the shown example fails (the first pass as ``generation.samples`` draws it).
+
+Development data only: settings are chosen here, and the test split is reported once by
+``bench_mbpp.py --split test`` afterwards.
+
+Usage: ``bench_mbpp_first.py [--model M] [--limit N] [--offset N] [--stride N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.bench_mbpp import (  # noqa: E402
+    CTX,
+    RAW_MAX_TOKENS,
+    laptop_payload,
+    load_tasks,
+    raw_code,
+    request_of,
+    score,
+)
+from bench.common import write  # noqa: E402
+
+VARIANTS = ("dmc_t02", "dmc_t0", "dmc_lean_t0", "dmc_t0_samples")
+
+
+def variant_payload(payload: dict[str, Any], variant: str) -> dict[str, Any]:
+    """The payload of one variant: one pass, its temperature, its prompt sections."""
+    p = copy.deepcopy(payload)
+    gen = p["generation"]
+    gen.update({"max_iterations": 1, "samples": 1, "generated_tests": False})
+    gen["temperature"] = 0.2 if variant == "dmc_t02" else 0.0
+    if variant == "dmc_t0_samples":
+        gen["samples"] = 4
+    if variant == "dmc_lean_t0":
+        reqs = p.get("requirements") or {}
+        for key in ("security", "documentation", "constraints"):
+            reqs.pop(key, None)
+        p["quality_criteria"] = {**(p.get("quality_criteria") or {}), "max_complexity": None,
+                                 "security_scan": False}
+    return p
+
+
+def run(model: str, tasks: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """Every variant on every task with one loaded model; results written as they come."""
+    from dmc.config import load
+    from dmc.generate import generate
+    from dmc.generate.backends import make_backend
+
+    cfg = load(repo=None, overrides={"models.generation": model,
+                                     "generation.context_window": CTX,
+                                     "generation.backend": "llamacpp"})
+    backend = make_backend(kind="llamacpp", server=None, model=model, timeout=600,
+                           connect_timeout=5, context_window=CTX,
+                           repeat_penalty=cfg.get("generation.repeat_penalty"),
+                           frequency_penalty=cfg.get("generation.frequency_penalty"))
+    threads = os.environ.get("DMC_BENCH_THREADS")
+    if threads:
+        backend.n_threads = int(threads)  # type: ignore[attr-defined]
+    backend.chat([{"role": "user", "content": "hi"}], max_tokens=1, temperature=0.0,
+                 top_p=1.0)
+    rows: list[dict[str, Any]] = []
+    for task in tasks:
+        text = request_of(task)
+        start = time.perf_counter()
+        raw = backend.chat([{"role": "user", "content": text}], max_tokens=RAW_MAX_TOKENS,
+                           temperature=0.0, top_p=1.0)
+        code = raw_code(raw.text)
+        row: dict[str, Any] = {"task_id": task["task_id"], "raw": score(code, task),
+                               "raw_seconds": round(time.perf_counter() - start, 2),
+                               "raw_tokens": raw.completion_tokens}
+        payload = laptop_payload(text, cfg)
+        for variant in VARIANTS:
+            start = time.perf_counter()
+            result = generate(variant_payload(payload, variant), backend)
+            row[variant] = bool(result["code"]) and score(result["code"], task)
+            row[f"{variant}_seconds"] = round(time.perf_counter() - start, 2)
+            row[f"{variant}_tokens"] = result["metadata"]["tokens_generated"]
+            row[f"{variant}_shown_passed"] = \
+                result["checks"].get("passed", 0) == result["checks"].get("run", -1)
+        rows.append(row)
+        write(name, document(model, tasks, rows, complete=False))
+        print(f"  task {task['task_id']}: " + " ".join(
+            f"{k}={int(row[k])}" for k in ("raw", *VARIANTS)), file=sys.stderr)
+    out = document(model, tasks, rows, complete=True)
+    write(name, out)
+    return out
+
+
+def document(model: str, tasks: list[dict[str, Any]], rows: list[dict[str, Any]],
+             complete: bool) -> dict[str, Any]:
+    """The results file: rates per variant, each beside the raw baseline of the same run."""
+    n = len(rows) or 1
+    rates = {v: round(sum(bool(r[v]) for r in rows) / n, 3) for v in ("raw", *VARIANTS)}
+    return {"complete": complete, "model": model, "split": "dev",
+            "task_ids": [t["task_id"] for t in tasks], "tasks_done": len(rows),
+            "pass_rate": rates,
+            "points_over_raw": {v: round((rates[v] - rates["raw"]) * 100, 1)
+                                for v in VARIANTS},
+            "protocol": "first pass only (one pass of generate(), no refinement); "
+                        "request + first assert shown; all asserts scored",
+            "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--model", default="qwen2.5-coder-0.5b")
+    parser.add_argument("--limit", type=int, default=60)
+    parser.add_argument("--offset", type=int, default=1)
+    parser.add_argument("--stride", type=int, default=2)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DMC_QUIET", "1")
+    tasks = load_tasks(args.limit, args.offset, args.stride, "dev")
+    name = f"mbpp-first-dev-{args.model.rsplit('-', 1)[-1]}"
+    out = run(args.model, tasks, name)
+    print(f"{args.model} first pass on {len(tasks)} dev tasks: {out['pass_rate']}",
+          file=sys.stderr)
+    return out
+
+
+if __name__ == "__main__":
+    main()
