@@ -199,6 +199,28 @@ def render_mbpp() -> list[str]:
         # mbpp-SPLIT.json, and mbpp-SPLIT-MODEL.json for a model run on its own
         for path in sorted(RESULTS.glob(f"mbpp-{split}*.json")):
             out += _mbpp_table(json.loads(path.read_text()), what)
+        if split == "dev":
+            out += _first_answer_table()
+    return out
+
+
+def _first_answer_table() -> list[str]:
+    """bench_mbpp_first: the first answer alone under each setting tried, on dev only."""
+    out: list[str] = []
+    for path in sorted(RESULTS.glob("mbpp-first-dev*.json")):
+        r = json.loads(path.read_text())
+        m = r["machine"]
+        rates = r["pass_rate"]
+        out += [f"## The first answer alone, MBPP development split ({path.name}; {m['date']}; "
+                f"{m['cores']} cores, {m['cpu']})", "",
+                f"{r['model']}, {r['tasks_done']} tasks. Protocol: {r['protocol']}. Chosen "
+                "from this table: a greedy first answer (`generation.temperature` 0)."
+                + ("" if r.get("complete", True) else " **Incomplete run.**"), "",
+                "| raw model (baseline) | dmc, temperature 0.2 | dmc, greedy | dmc, greedy, "
+                "lean prompt | dmc, greedy + samples while the example fails |",
+                "|---|---|---|---|---|",
+                f"| {rates['raw']} | {rates['dmc_t02']} | {rates['dmc_t0']} | "
+                f"{rates['dmc_lean_t0']} | {rates['dmc_t0_samples']} |", ""]
     return out
 
 
