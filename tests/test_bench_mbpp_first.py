@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bench.bench_mbpp import laptop_payload, load_tasks, request_of
-from bench.bench_mbpp_first import VARIANTS, variant_payload
+from bench.bench_mbpp_first import VARIANTS, document, variant_payload
+from bench.run import _first_answer_table
 from dmc.config import load
 from dmc.generate.prompt import initial_messages
 
@@ -28,7 +29,26 @@ def test_lean_prompt_drops_the_sections_and_keeps_the_task() -> None:
     payload = _payload()
     full = initial_messages(variant_payload(payload, "dmc_t0"))[1]["content"]
     lean = initial_messages(variant_payload(payload, "dmc_lean_t0"))[1]["content"]
-    assert "Security:" in full and "Security:" not in lean
-    assert "Quality:" not in lean and "Documentation:" not in lean
+    for section in ("Security:", "Quality:", "Documentation:"):
+        assert section in full
+        assert section not in lean
     assert lean.startswith(full.split("\n\n", 1)[0])  # the task line, the shown example
     assert payload["generation"]["max_iterations"] != 1  # the original was not changed
+
+
+def test_rates_and_points_come_from_counts_not_rounded_rates() -> None:
+    rows = [{"task_id": i, "raw": i < 19, "dmc_t02": i < 21, "dmc_t0": i < 20,
+             "dmc_lean_t0": i < 20, "dmc_t0_samples": i < 27} for i in range(60)]
+    doc = document("m", [{"task_id": i} for i in range(60)], rows, complete=True)
+    assert doc["passed"] == {"raw": 19, "dmc_t02": 21, "dmc_t0": 20, "dmc_lean_t0": 20,
+                             "dmc_t0_samples": 27}
+    assert doc["pass_rate"]["dmc_t0"] == 0.333
+    assert doc["points_over_raw"]["dmc_t0"] == 1.7  # (20 - 19) / 60, not 0.333 - 0.317
+
+
+def test_results_md_table_shows_every_variant_beside_the_raw_baseline() -> None:
+    lines = _first_answer_table()
+    header = next(line for line in lines if line.startswith("| raw model (baseline)"))
+    row = lines[lines.index(header) + 2]
+    assert len(row.strip("|").split("|")) == len(VARIANTS) + 1
+    assert all(cell.strip().replace(".", "", 1).isdigit() for cell in row.strip("|").split("|"))
