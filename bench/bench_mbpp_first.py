@@ -43,6 +43,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import orjson  # noqa: E402
+
 from bench.bench_mbpp import (  # noqa: E402
     CTX,
     RAW_MAX_TOKENS,
@@ -52,7 +54,7 @@ from bench.bench_mbpp import (  # noqa: E402
     request_of,
     score,
 )
-from bench.common import write  # noqa: E402
+from bench.common import RESULTS, write  # noqa: E402
 
 VARIANTS = ("dmc_t02", "dmc_t0", "dmc_lean_t0", "dmc_t0_samples")
 
@@ -74,7 +76,8 @@ def variant_payload(payload: dict[str, Any], variant: str) -> dict[str, Any]:
     return p
 
 
-def run(model: str, tasks: list[dict[str, Any]], name: str) -> dict[str, Any]:
+def run(model: str, tasks: list[dict[str, Any]], name: str,
+        variants: tuple[str, ...] = VARIANTS, keep_code: bool = False) -> dict[str, Any]:
     """Every variant on every task with one loaded model; results written as they come."""
     from dmc.config import load
     from dmc.generate import generate
@@ -102,35 +105,41 @@ def run(model: str, tasks: list[dict[str, Any]], name: str) -> dict[str, Any]:
         row: dict[str, Any] = {"task_id": task["task_id"], "raw": score(code, task),
                                "raw_seconds": round(time.perf_counter() - start, 2),
                                "raw_tokens": raw.completion_tokens}
+        if keep_code:  # to read why one side failed (development data only)
+            row["raw_answer"] = raw.text
         payload = laptop_payload(text, cfg)
-        for variant in VARIANTS:
+        for variant in variants:
             start = time.perf_counter()
             result = generate(variant_payload(payload, variant), backend)
             row[variant] = bool(result["code"]) and score(result["code"], task)
             row[f"{variant}_seconds"] = round(time.perf_counter() - start, 2)
             row[f"{variant}_tokens"] = result["metadata"]["tokens_generated"]
+            if keep_code:
+                row[f"{variant}_code"] = result["code"]
+                row[f"{variant}_finish"] = [p.get("finish_reason") for p in
+                                            result["metadata"]["iterations"]]
             row[f"{variant}_shown_passed"] = \
                 result["checks"].get("passed", 0) == result["checks"].get("run", -1)
         rows.append(row)
-        write(name, document(model, tasks, rows, complete=False))
+        write(name, document(model, tasks, rows, complete=False, variants=variants))
         print(f"  task {task['task_id']}: " + " ".join(
-            f"{k}={int(row[k])}" for k in ("raw", *VARIANTS)), file=sys.stderr)
-    out = document(model, tasks, rows, complete=True)
+            f"{k}={int(row[k])}" for k in ("raw", *variants)), file=sys.stderr)
+    out = document(model, tasks, rows, complete=True, variants=variants)
     write(name, out)
     return out
 
 
 def document(model: str, tasks: list[dict[str, Any]], rows: list[dict[str, Any]],
-             complete: bool) -> dict[str, Any]:
+             complete: bool, variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
     """The results file: rates per variant, each beside the raw baseline of the same run."""
     n = len(rows) or 1
-    passed = {v: sum(bool(r[v]) for r in rows) for v in ("raw", *VARIANTS)}
+    passed = {v: sum(bool(r[v]) for r in rows) for v in ("raw", *variants)}
     rates = {v: round(k / n, 3) for v, k in passed.items()}
     return {"complete": complete, "model": model, "split": "dev",
             "task_ids": [t["task_id"] for t in tasks], "tasks_done": len(rows),
             "passed": passed, "pass_rate": rates,
             "points_over_raw": {v: round((passed[v] - passed["raw"]) * 100 / n, 1)
-                                for v in VARIANTS},
+                                for v in variants},
             "protocol": "first pass only (one pass of generate(), no refinement); "
                         "request + first assert shown; all asserts scored; seconds not "
                         "comparable between variants (fixed order, prompt-prefix cache)",
@@ -143,11 +152,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--limit", type=int, default=60)
     parser.add_argument("--offset", type=int, default=1)
     parser.add_argument("--stride", type=int, default=2)
+    parser.add_argument("--variant", action="append", choices=VARIANTS,
+                        help="variants to run (repeatable; default all)")
+    parser.add_argument("--keep-code", action="store_true",
+                        help="store every answer's code in the rows (to read failures)")
+    parser.add_argument("--name", default=None, help="results file name")
+    parser.add_argument("--skip-done", metavar="NAME",
+                        help="leave out the tasks of results/NAME.json (a second, disjoint run)")
     args = parser.parse_args(argv)
     os.environ.setdefault("DMC_QUIET", "1")
     tasks = load_tasks(args.limit, args.offset, args.stride, "dev")
-    name = f"mbpp-first-dev-{args.model.rsplit('-', 1)[-1]}"
-    out = run(args.model, tasks, name)
+    if args.skip_done:
+        done = set(orjson.loads((RESULTS / f"{args.skip_done}.json").read_bytes())["task_ids"])
+        tasks = [t for t in tasks if t["task_id"] not in done]
+    name = args.name or f"mbpp-first-dev-{args.model.rsplit('-', 1)[-1]}"
+    out = run(args.model, tasks, name, tuple(args.variant or VARIANTS), args.keep_code)
     print(f"{args.model} first pass on {len(tasks)} dev tasks: {out['pass_rate']}",
           file=sys.stderr)
     return out

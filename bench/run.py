@@ -219,8 +219,8 @@ def _first_answer_table() -> list[str]:
                 "| raw model (baseline) | dmc, temperature 0.2 | dmc, greedy | dmc, greedy, "
                 "lean prompt | dmc, greedy + samples while the example fails |",
                 "|---|---|---|---|---|",
-                f"| {rates['raw']} | {rates['dmc_t02']} | {rates['dmc_t0']} | "
-                f"{rates['dmc_lean_t0']} | {rates['dmc_t0_samples']} |", ""]
+                "| " + " | ".join(str(rates.get(k, "not run")) for k in (
+                    "raw", "dmc_t02", "dmc_t0", "dmc_lean_t0", "dmc_t0_samples")) + " |", ""]
     return out
 
 
