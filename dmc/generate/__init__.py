@@ -189,7 +189,7 @@ class _Run:
         self.task = payload["task"]
         self.max_iterations = int(gen.get("max_iterations") or 3)
         self.max_tokens = answer_tokens(payload)
-        self.temperature = float(gen.get("temperature", 0.0))
+        self.temperature = float(gen.get("temperature", 0.2))
         self.top_p = float(gen.get("top_p", 0.95))
         self.samples = int(gen.get("samples") or 1)
         self.sample_temperature = float(gen.get("sample_temperature", 0.7))

@@ -54,7 +54,7 @@ class Options:
     security_scan: bool = True
     type_check: bool = True
     max_tokens: int = 2048
-    temperature: float = 0.0
+    temperature: float = 0.2
     top_p: float = 0.95
     max_iterations: int = 3
     repo: Path | None = None
