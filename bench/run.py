@@ -226,8 +226,9 @@ def _first_answer_table() -> list[str]:
         out += [f"## The first answer alone, MBPP development split ({path.name}; {m['date']}; "
                 f"{m['cores']} cores, {m['cpu']})", "",
                 f"{r['model']}, {r['tasks_done']} tasks. Protocol: {r['protocol']}. Read from "
-                "this table: greedy is no better than 0.2 (the default stays 0.2); extra "
-                "samples while the shown example fails are the lift."
+                "this table: greedy was no better than 0.2 (the default is 0.2); extra "
+                "samples while the shown example fails (measured after a greedy first "
+                "answer) are the lift."
                 + ("" if r.get("complete", True) else " **Incomplete run.**"), "",
                 "| raw model (baseline) | dmc, temperature 0.2 | dmc, greedy | dmc, greedy, "
                 "lean prompt | dmc, greedy + samples while the example fails |",
