@@ -436,3 +436,100 @@ def test_what_the_named_change_needs_elsewhere_is_kept_and_the_rest_put_back() -
                                             "return start << SHIFT | end")
     assert _convert("i.py", stub, done, "set `SHIFT` to 32 and implement "
                                         "`_encode_range(start, end)` with it") == done
+
+
+# --- the model's own SEARCH/REPLACE blocks hold to the request too -------------------------
+
+_GRAPH = '''class PathGraph:
+    def __init__(self, nodes):
+        self.nodes = nodes
+
+    def complexity(self):
+        """Edges minus nodes plus 2."""
+        raise NotImplementedError
+
+
+class Checker:
+    def run(self, graphs, limit):
+        for graph in graphs:
+            if graph.complexity() > limit:
+                yield graph, graph.complexity()
+'''
+
+_BLOCKS = '''File: graph.py
+```python
+<<<<<<< SEARCH
+        raise NotImplementedError
+=======
+        edges = sum(len(v) for v in self.nodes.values())
+        return edges - len(self.nodes) + 2
+>>>>>>> REPLACE
+```
+
+File: graph.py
+```python
+<<<<<<< SEARCH
+        for graph in graphs:
+            if graph.complexity() > limit:
+                yield graph, graph.complexity()
+=======
+        for graph in graphs:
+            if graph.complexity() >= limit:
+                print(graph.complexity())
+>>>>>>> REPLACE
+```
+'''
+
+
+def test_edit_blocks_that_change_a_definition_not_named_are_put_back() -> None:
+    """The 1.5B on the change bench (mccabe): asked for `PathGraph.complexity`, its second
+    block rewrote the method that calls it; that block is undone, the asked one kept."""
+    from dmc.generate.changes import FileState, from_answer
+
+    request = "implement `PathGraph.complexity` in graph.py: edges minus nodes plus 2"
+    edit = from_answer(_BLOCKS, {"graph.py": FileState("graph.py", _GRAPH)},
+                       language="python", cut_off=None, request=request)
+    content = edit.states["graph.py"].content
+    assert "edges - len(self.nodes) + 2" in content
+    assert "raise NotImplementedError" not in content
+    assert "yield graph, graph.complexity()" in content  # the caller as it was
+    assert "print(graph.complexity())" not in content
+    assert any("left as they were" in c for c in edit.converted)
+    # the blocks kept replay to the same content on the file as it was (what --apply does)
+    from dmc.generate.edits import apply_edits
+
+    replayed = apply_edits(_GRAPH, edit.states["graph.py"].blocks, path="graph.py")
+    assert replayed.content == content
+
+
+def test_edit_blocks_for_every_named_definition_are_all_applied() -> None:
+    from dmc.generate.changes import FileState, from_answer
+
+    request = "implement `PathGraph.complexity` and make `Checker.run` print what it finds"
+    edit = from_answer(_BLOCKS, {"graph.py": FileState("graph.py", _GRAPH)},
+                       language="python", cut_off=None, request=request)
+    content = edit.states["graph.py"].content
+    assert "edges - len(self.nodes) + 2" in content
+    assert "print(graph.complexity())" in content
+    assert not edit.converted
+
+
+def test_edit_blocks_only_outside_the_named_definition_are_refused_and_said() -> None:
+    from dmc.generate.changes import FileState, from_answer
+
+    only_second = _BLOCKS.split("\n\n", 1)[1]
+    request = "implement `PathGraph.complexity` in graph.py"
+    edit = from_answer(only_second, {"graph.py": FileState("graph.py", _GRAPH)},
+                       language="python", cut_off=None, request=request)
+    assert edit.states["graph.py"].content == _GRAPH
+    assert not edit.files
+    assert any("does not name" in i for i in edit.ignored)
+
+
+def test_edit_blocks_with_no_named_definition_are_applied_as_written() -> None:
+    from dmc.generate.changes import FileState, from_answer
+
+    edit = from_answer(_BLOCKS, {"graph.py": FileState("graph.py", _GRAPH)},
+                       language="python", cut_off=None, request="make the graph code work")
+    content = edit.states["graph.py"].content
+    assert "edges - len(self.nodes) + 2" in content and "print(graph.complexity())" in content
