@@ -32,7 +32,6 @@ from dmc.generate.rewrites import (
     blocks_from_rewrite,
     blocks_from_snippet,
     definitions,
-    keep_to_request,
     lost_definitions,
 )
 
@@ -103,25 +102,11 @@ def from_answer(answer: str, base: dict[str, FileState], *, language: str | None
     for block in parsed.blocks:
         by_path.setdefault(block.path, []).append(kept_beside(block, request))
     files: dict[str, CodeFile] = {}
-    ignored: list[str] = []
-    converted: list[str] = []
     for path, blocks in by_path.items():
         state = states.get(path)
         result = apply_edits(state.content if state else None, blocks, path=path)
         failures += result.failures
         applied = [o.block for o in result.outcomes if o.applied]
-        if state is not None and applied and request:
-            kept = keep_to_request(path, state.content, result.content, request)
-            if kept is not None:
-                conversion, reverted = kept
-                if conversion.refused or not conversion.blocks:
-                    ignored.append(f"{path}: its blocks change only what the request does not "
-                                   f"name ({reverted} line(s))" if not conversion.refused
-                                   else f"{path}: {conversion.refused}")
-                    continue
-                result = apply_edits(state.content, list(conversion.blocks), path=path)
-                applied = [o.block for o in result.outcomes if o.applied]
-                converted.append(f"{path}: {conversion.blocks[0].notes[0]}")
         if state is None:
             if not applied:
                 continue
@@ -133,6 +118,8 @@ def from_answer(answer: str, base: dict[str, FileState], *, language: str | None
     for path, state in states.items():
         if state.blocks:
             files[path] = edited_file(state)
+    ignored: list[str] = []
+    converted: list[str] = []
     existing = [p for p, s in states.items() if s.original]
     for f in extract_files(parsed.rest, language=language, cut_off=cut_off):
         pathless = _PATHLESS.fullmatch(f.path) is not None

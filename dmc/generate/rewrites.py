@@ -187,8 +187,6 @@ def named_in(definition: str, request: str) -> bool:
     name = re.escape(definition)
     if re.search(rf"`{name}`|(?<![\w$]){name}\s*\(", request):
         return True  # written as code: `parse`, parse()
-    if re.search(rf"\b[A-Za-z_]\w*\.{name}(?![\w$])", request):
-        return True  # qualified: `PathGraph.complexity` (narrowed to that class later)
     if re.search(rf"\b(?:remove|delete|drop|rename|replace|move|merge|inline)\w*\W+"
                  rf"(?:\w+\W+){{0,3}}{name}\b", request, re.I):
         return True  # the object of a verb that takes code away
@@ -261,10 +259,25 @@ def blocks_from_rewrite(path: str, current: str, rewritten: str, *,
     cleaned, reverted = _revert_outside(old, cleaned, named, python=python)
     if cleaned == old:
         return Conversion(())
-    made = blocks_between(path, old, cleaned, "made from a whole-file answer")
-    if made.refused:
-        return made
-    blocks = list(made.blocks)
+    blocks: list[EditBlock] = []
+    matcher = difflib.SequenceMatcher(None, old, cleaned, autojunk=False)
+    changes = [op for op in matcher.get_opcodes() if op[0] != "equal"]
+    # stretches close together become one block; each grows until its SEARCH is unique
+    groups: list[list[tuple[str, int, int, int, int]]] = []
+    for op in changes:
+        if groups and op[1] - groups[-1][-1][2] <= MERGE_GAP:
+            groups[-1].append(op)
+        else:
+            groups.append([op])
+    for group in groups:
+        i1, i2 = group[0][1], group[-1][2]
+        j1, j2 = group[0][3], group[-1][4]
+        block = _block(path, old, i1, i2, cleaned[j1:j2], "made from a whole-file answer",
+                       index=len(blocks) + 1)
+        if block is None:
+            return Conversion((), f"changed lines {i1 + 1}-{i2} cannot be placed at one spot "
+                                  f"(the file repeats the lines around them)")
+        blocks.append(block)
     said = [f"{kept_lines} line(s) it left out were kept"] if kept_lines else []
     if restored:
         said.append("kept " + ", ".join(restored) + ", which the answer wrote over or left out")
@@ -276,48 +289,6 @@ def blocks_from_rewrite(path: str, current: str, rewritten: str, *,
         blocks = [EditBlock(b.path, b.search, b.replace, b.index, b.line, (note,))
                   for b in blocks]
     return Conversion(tuple(blocks))
-
-
-def blocks_between(path: str, old: list[str], new: list[str], note: str) -> Conversion:
-    """Edit blocks that turn lines ``old`` into ``new``: stretches close together become
-    one block, and each grows until its SEARCH matches one place only."""
-    blocks: list[EditBlock] = []
-    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-    changes = [op for op in matcher.get_opcodes() if op[0] != "equal"]
-    groups: list[list[tuple[str, int, int, int, int]]] = []
-    for op in changes:
-        if groups and op[1] - groups[-1][-1][2] <= MERGE_GAP:
-            groups[-1].append(op)
-        else:
-            groups.append([op])
-    for group in groups:
-        i1, i2 = group[0][1], group[-1][2]
-        j1, j2 = group[0][3], group[-1][4]
-        block = _block(path, old, i1, i2, new[j1:j2], note, index=len(blocks) + 1)
-        if block is None:
-            return Conversion((), f"changed lines {i1 + 1}-{i2} cannot be placed at one spot "
-                                  f"(the file repeats the lines around them)")
-        blocks.append(block)
-    return Conversion(tuple(blocks))
-
-
-def keep_to_request(path: str, before: str, after: str, request: str
-                    ) -> tuple[Conversion, int] | None:
-    """Edit blocks that held to the request, when the model's own SEARCH/REPLACE blocks
-    changed ``before`` into ``after`` and also changed definitions the request does not
-    name (asked to implement ``PathGraph.complexity``, the 1.5B also rewrote the method
-    that calls it): those changes are put back, by the rule whole-file answers follow
-    (:func:`_revert_outside`). None when nothing had to be put back; else the blocks from
-    ``before`` (none when every change was outside) and the number of lines put back."""
-    old, new = _lines(before), _lines(after)
-    cleaned, reverted = _revert_outside(old, new, request,
-                                        python=path.endswith((".py", ".pyi")))
-    if not reverted:
-        return None
-    if cleaned == old:
-        return Conversion(()), reverted
-    return blocks_between(path, old, cleaned, f"{reverted} line(s) changed outside what the "
-                          "request names were left as they were"), reverted
 
 
 def _restore_lost(old: list[str], new: list[str], request: str, *,
