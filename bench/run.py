@@ -250,7 +250,7 @@ def render_changes() -> list[str]:
                 + ", ".join(f"{t['name']} ({t['source']})" for t in r["tasks"]) + "."
                 + ("" if r.get("complete", True) else
                    " **Incomplete run**: the figures cover the rows measured before it "
-                   "stopped."), "",
+                   "stopped.") + (f" **Note**: {r['note']}." if r.get("note") else ""), "",
                 "| model | mode | runs | first pass success | final success | check passed "
                 "| code deleted outside the region | any change outside (strict) | markers "
                 "| seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
