@@ -425,7 +425,10 @@ def test_ctrl_c_in_the_cli_writes_the_best_so_far_and_exits_130(
                              "--set", f"generation.server=ollama:{double.url}",
                              "--set", "models.generation=qwen2.5-coder"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=isolated_env)
+                            stderr=subprocess.PIPE, env=isolated_env,
+                            # as a terminal starts it: a suite run in the background (nohup,
+                            # `&`) ignores SIGINT, and a child inherits that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert proc.stdin is not None and proc.stderr is not None
         proc.stdin.write(payload)
