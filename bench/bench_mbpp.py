@@ -140,7 +140,6 @@ def run_model(model: str, tasks: list[dict[str, Any]],
     """Raw and dmc on every task with one loaded model."""
     from dmc.config import load
     from dmc.generate import generate
-    from dmc.generate.backends import make_backend
 
     overrides: dict[str, Any] = {"models.generation": model, "generation.context_window": CTX,
                                  "generation.backend": "llamacpp"}
@@ -148,14 +147,7 @@ def run_model(model: str, tasks: list[dict[str, Any]],
     if budget:  # development runs on a loaded machine: rates without the clock's say
         overrides["generation.time_budget_s"] = float(budget)
     cfg = load(repo=None, overrides=overrides)
-    backend = make_backend(kind="llamacpp", server=None, model=model, timeout=600,
-                           connect_timeout=5, context_window=CTX,
-                           **_guard_options(cfg))
-    threads = os.environ.get("DMC_BENCH_THREADS")
-    if threads:  # on a shared machine one thread avoids llama.cpp's spin-waiting collapse
-        backend.n_threads = int(threads)  # type: ignore[attr-defined]
-    backend.chat([{"role": "user", "content": "hi"}], max_tokens=1, temperature=0.0,
-                 top_p=1.0)  # load the weights outside the timings
+    backend = loaded_backend(model, cfg)
     rows = []
     for task in tasks:
         text = request_of(task)
@@ -201,6 +193,21 @@ def run_model(model: str, tasks: list[dict[str, Any]],
               f"{row['dmc_first_pass']} final {row['dmc_final_pass']} "
               f"({row['raw_seconds']:.1f} s / {row['dmc_seconds']:.1f} s)", file=sys.stderr)
     return summarise(model, rows)
+
+
+def loaded_backend(model: str, cfg: Any) -> Any:
+    """The packaged model through llama.cpp, its weights loaded outside the timings."""
+    from dmc.generate.backends import make_backend
+
+    backend = make_backend(kind="llamacpp", server=None, model=model, timeout=600,
+                           connect_timeout=5, context_window=CTX,
+                           **_guard_options(cfg))
+    threads = os.environ.get("DMC_BENCH_THREADS")
+    if threads:  # on a shared machine one thread avoids llama.cpp's spin-waiting collapse
+        backend.n_threads = int(threads)  # type: ignore[attr-defined]
+    backend.chat([{"role": "user", "content": "hi"}], max_tokens=1, temperature=0.0,
+                 top_p=1.0)
+    return backend
 
 
 class _Recording:

@@ -50,6 +50,7 @@ from bench.bench_mbpp import (  # noqa: E402
     RAW_MAX_TOKENS,
     laptop_payload,
     load_tasks,
+    loaded_backend,
     raw_code,
     request_of,
     score,
@@ -81,20 +82,11 @@ def run(model: str, tasks: list[dict[str, Any]], name: str,
     """Every variant on every task with one loaded model; results written as they come."""
     from dmc.config import load
     from dmc.generate import generate
-    from dmc.generate.backends import make_backend
 
     cfg = load(repo=None, overrides={"models.generation": model,
                                      "generation.context_window": CTX,
                                      "generation.backend": "llamacpp"})
-    backend = make_backend(kind="llamacpp", server=None, model=model, timeout=600,
-                           connect_timeout=5, context_window=CTX,
-                           repeat_penalty=cfg.get("generation.repeat_penalty"),
-                           frequency_penalty=cfg.get("generation.frequency_penalty"))
-    threads = os.environ.get("DMC_BENCH_THREADS")
-    if threads:
-        backend.n_threads = int(threads)  # type: ignore[attr-defined]
-    backend.chat([{"role": "user", "content": "hi"}], max_tokens=1, temperature=0.0,
-                 top_p=1.0)
+    backend = loaded_backend(model, cfg)
     rows: list[dict[str, Any]] = []
     for task in tasks:
         text = request_of(task)
