@@ -149,6 +149,7 @@ def run_model(model: str, tasks: list[dict[str, Any]],
     cfg = load(repo=None, overrides=overrides)
     backend = loaded_backend(model, cfg)
     rows = []
+    settings: dict[str, Any] = {}
     for task in tasks:
         text = request_of(task)
         start = time.perf_counter()
@@ -166,6 +167,7 @@ def run_model(model: str, tasks: list[dict[str, Any]],
         answers: list[str] = []
         start = time.perf_counter()
         payload = laptop_payload(text, cfg)
+        settings = ran_with(payload, cfg)
         result = generate(payload, _Recording(backend, answers), on_event=events.append)
         dmc_s = time.perf_counter() - start
         passes = result["metadata"]["iterations"]
@@ -188,11 +190,20 @@ def run_model(model: str, tasks: list[dict[str, Any]],
         })
         rows.append(row)
         if partial is not None:  # a long run leaves what it has measured so far
-            partial(summarise(model, rows))
+            partial(summarise(model, rows, settings))
         print(f"  {model} task {task['task_id']}: raw {row['raw_pass']} dmc first "
               f"{row['dmc_first_pass']} final {row['dmc_final_pass']} "
               f"({row['raw_seconds']:.1f} s / {row['dmc_seconds']:.1f} s)", file=sys.stderr)
-    return summarise(model, rows)
+    return summarise(model, rows, settings)
+
+
+def ran_with(payload: dict[str, Any], cfg: Any) -> dict[str, Any]:
+    """The generation settings dmc ran with: the payload's and the backend's guard options.
+
+    Recorded in the results so that a figure says what produced it, code defaults included
+    (an environment override list misses a default changed in the code).
+    """
+    return {**payload.get("generation", {}), **_guard_options(cfg)}
 
 
 def loaded_backend(model: str, cfg: Any) -> Any:
@@ -260,8 +271,9 @@ def _first_pass_code(events: list[dict[str, Any]], result: dict[str, Any],
     return ""
 
 
-def summarise(model: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Rates, times and tokens, raw beside dmc."""
+def summarise(model: str, rows: list[dict[str, Any]],
+              settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Rates, times and tokens, raw beside dmc, and the settings dmc ran with."""
     n = len(rows)
 
     def rate(key: str) -> float:
@@ -275,7 +287,8 @@ def summarise(model: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {"median": round(statistics.median(values), 3), "p95": round(p95, 3)}
 
     return {
-        "model": model, "tasks": n,
+        "model": model, "tasks": n, "dmc_settings": settings or {},
+        "raw_max_tokens": RAW_MAX_TOKENS,
         "raw_pass_rate": rate("raw_pass"),
         "raw_definitions_pass_rate": rate("raw_definitions_pass"),
         "dmc_first_pass_rate": rate("dmc_first_pass"),

@@ -216,6 +216,11 @@ def render_mbpp() -> list[str]:
     return out
 
 
+_FIRST_COLUMNS = {"raw": "raw model (baseline)", "dmc_t02": "dmc, temperature 0.2",
+                  "dmc_t0": "dmc, greedy", "dmc_lean_t0": "dmc, greedy, lean prompt",
+                  "dmc_t0_samples": "dmc, greedy + samples while the example fails"}
+
+
 def _first_answer_table() -> list[str]:
     """bench_mbpp_first: the first answer alone under each setting tried, on dev only."""
     out: list[str] = []
@@ -223,18 +228,15 @@ def _first_answer_table() -> list[str]:
         r = json.loads(path.read_text())
         m = r["machine"]
         rates = r["pass_rate"]
+        ran = [k for k in _FIRST_COLUMNS if k in rates]  # a run may cover some variants
         out += [f"## The first answer alone, MBPP development split ({path.name}; {m['date']}; "
                 f"{m['cores']} cores, {m['cpu']})", "",
-                f"{r['model']}, {r['tasks_done']} tasks. Protocol: {r['protocol']}. Read from "
-                "this table: greedy was no better than 0.2 (the default is 0.2); extra "
-                "samples while the shown example fails (measured after a greedy first "
-                "answer) are the lift."
+                f"{r['model']}, {r['tasks_done']} tasks. Protocol: {r['protocol']}."
+                + (f" {r['note']}" if r.get("note") else "")
                 + ("" if r.get("complete", True) else " **Incomplete run.**"), "",
-                "| raw model (baseline) | dmc, temperature 0.2 | dmc, greedy | dmc, greedy, "
-                "lean prompt | dmc, greedy + samples while the example fails |",
-                "|---|---|---|---|---|",
-                "| " + " | ".join(str(rates.get(k, "not run")) for k in (
-                    "raw", "dmc_t02", "dmc_t0", "dmc_lean_t0", "dmc_t0_samples")) + " |", ""]
+                "| " + " | ".join(_FIRST_COLUMNS[k] for k in ran) + " |",
+                "|" + "---|" * len(ran),
+                "| " + " | ".join(str(rates[k]) for k in ran) + " |", ""]
     return out
 
 
@@ -296,6 +298,11 @@ def _mbpp_table(r: dict, what: str) -> list[str]:
             f"{x['raw_tokens']['median']} / {x['dmc_tokens']['median']} | "
             f"{x['dmc_max_answer_tokens']} | {x['dmc_degenerate_stops']} | "
             f"{x['raw_fence_in_code']} / {x['dmc_fence_in_code']} |")
+    ran = {name: x["dmc_settings"] for name, x in r["models"].items() if x.get("dmc_settings")}
+    if ran:  # results from before the settings were recorded have none
+        out += [""] + [f"- {name}: dmc ran with " + ", ".join(f"{k} {v}" for k, v in s.items())
+                       + f"; raw up to {r['models'][name].get('raw_max_tokens', '?')} tokens, "
+                       "greedy" for name, s in ran.items()]
     return out + [""]
 
 
