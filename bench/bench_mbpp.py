@@ -129,6 +129,7 @@ def laptop_payload(text: str, cfg: Any) -> dict[str, Any]:
     payload["generation"] = {**payload["generation"],
                              "max_iterations": cfg.get("validation.max_iterations"),
                              "samples": cfg.get("generation.samples"),
+                             "refine_samples": cfg.get("generation.refine_samples"),
                              "sample_temperature": cfg.get("generation.sample_temperature"),
                              "time_budget_s": cfg.get("generation.time_budget_s"),
                              "generated_tests": cfg.get("generation.generated_tests")}

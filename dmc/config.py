@@ -117,6 +117,9 @@ SETTINGS: tuple[Setting, ...] = (
             "answers drawn for the first pass (the extra ones at "
             "generation.sample_temperature); the one passing most checks is kept",
             minimum=1, maximum=8),
+    Setting("generation.refine_samples", "int", 1,
+            "answers each refinement pass may draw while a stated check still fails (at "
+            "generation.sample_temperature after the first)", minimum=1, maximum=8),
     Setting("generation.sample_temperature", "float", 0.7,
             "temperature of the extra samples", minimum=0.0, maximum=2.0),
     Setting("generation.generated_tests", "bool", True,

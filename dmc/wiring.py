@@ -19,6 +19,7 @@ from dmc.contract import DmcError, Document, Exit
 #: configuration keys copied into the payload's ``generation`` object (the agent honours them)
 GENERATION_KEYS = {"max_iterations": "validation.max_iterations",
                    "samples": "generation.samples",
+                   "refine_samples": "generation.refine_samples",
                    "sample_temperature": "generation.sample_temperature",
                    "time_budget_s": "generation.time_budget_s",
                    "generated_tests": "generation.generated_tests"}

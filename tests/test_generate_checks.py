@@ -321,6 +321,32 @@ def test_no_code_is_an_error_with_a_reason(answers: list[str], status: str) -> N
     assert response["status"] == status and response["reason"]
 
 
+def test_refinement_passes_draw_refine_samples_while_the_stated_check_fails() -> None:
+    """generation.refine_samples: a refinement pass draws more than one answer, the extra
+    ones at the sample temperature and from the same refinement prompt (Ollama TEST DOUBLE)."""
+    payload = {**PAYLOAD, "generation": {**PAYLOAD["generation"], "samples": 1,
+                                         "refine_samples": 2, "sample_temperature": 0.9}}
+    also_wrong = WRONG.replace("x + x", "x - x")
+    response, double, _ = run_script([WRONG, also_wrong, RIGHT], payload)
+    passes = response["metadata"]["iterations"]
+    assert [(p["iteration"], p["sample"]) for p in passes] == [(1, 1), (2, 1), (2, 2)]
+    assert [p["checks"]["passed"] for p in passes] == [0, 0, 1]
+    assert response["status"] == "success" and "x * x" in response["code"]
+    second, third = double.requests[1], double.requests[2]
+    assert second["messages"] == third["messages"]  # both answer the same feedback
+    assert "assert square(3) == 9" in second["messages"][-1]["content"]
+    assert third["options"]["temperature"] == 0.9
+    assert second["options"]["temperature"] != 0.9
+
+
+def test_refine_samples_default_to_one_answer_a_pass() -> None:
+    payload = {**PAYLOAD, "generation": {**PAYLOAD["generation"], "samples": 1}}
+    also_wrong = WRONG.replace("x + x", "x - x")
+    response, double, _ = run_script([WRONG, also_wrong, RIGHT], payload)
+    passes = response["metadata"]["iterations"]
+    assert [(p["iteration"], p["sample"]) for p in passes] == [(1, 1), (2, 1), (3, 1)]
+
+
 # --- backends' repetition controls, and the agent ----------------------------------------
 
 def test_repetition_controls_and_stop_sequences_reach_ollama() -> None:

@@ -14,7 +14,8 @@ stated in the request, doctests of the target file, tests the payload carries). 
 Refinement goes on while something is wrong, up to ``max_iterations`` passes and within
 ``time_budget_s``; its prompt says what went wrong (the failing assertion, the cut-off, the
 repeated line, the checker's finding), not the previous answer again. The first pass may
-draw several ``samples``. The best pass is returned, and every pass is recorded (checks
+draw several ``samples``, and each refinement pass ``refine_samples``, while a stated check
+fails. The best pass is returned, and every pass is recorded (checks
 run/passed, validation counts, tokens, seconds, finish reason, whether it was kept), so the
 lift of refinement is visible in each result. Ctrl-C returns the best pass so far.
 """
@@ -33,6 +34,7 @@ from dmc.generate import checks as checks_mod
 from dmc.generate.backends import Backend, Cancelled, StopGeneration
 from dmc.generate.code import CodeFile, extract_files
 from dmc.generate.guard import StreamGuard, repeated_tail
+from dmc.generate.imports import add_missing_imports
 from dmc.generate.prompt import (
     initial_messages,
     refinement_messages,
@@ -150,6 +152,18 @@ class Pass:
                 and bool(self.validation.get("passed")))
 
 
+def _complete_imports(files: list[CodeFile]) -> list[str]:
+    """Add the standard imports new Python files use but forgot (in place); the lines added,
+    each with its file."""
+    added: list[str] = []
+    for f in files:
+        if f.language != "python" or f.truncated:
+            continue
+        f.code, lines = add_missing_imports(f.code)
+        added += [f"{f.path}: {line}" for line in lines]
+    return added
+
+
 def checks_ok(run: checks_mod.CheckRun, preexisting: dict[str, str] | None = None) -> bool:
     """Every check ran and passed.
 
@@ -192,6 +206,7 @@ class _Run:
         self.temperature = float(gen.get("temperature", 0.2))
         self.top_p = float(gen.get("top_p", 0.95))
         self.samples = int(gen.get("samples") or 1)
+        self.refine_samples = int(gen.get("refine_samples") or 1)
         self.sample_temperature = float(gen.get("sample_temperature", 0.7))
         self.budget = float(gen.get("time_budget_s") or DEFAULT_TIME_BUDGET_S)
         self.criteria = payload.get("quality_criteria") or {}
@@ -262,6 +277,7 @@ class _Run:
         cut = result.finish_reason if result.finish_reason in ("length", "repetition",
                                                                "budget") else None
         edit: changes.EditPass | None = None
+        imports_added: list[str] = []
         if self.base_states:
             # every sample of a pass edits the files as that pass was shown them
             edit = changes.from_answer(result.text, self.pass_base or self.base_states,
@@ -271,6 +287,7 @@ class _Run:
         else:
             files = extract_files(result.text, language=self.task.get("language"),
                                   target_files=self.task.get("target_files"), cut_off=cut)
+            imports_added = _complete_imports(files)
         if files and self.write_tests and self.model_checks is None and \
                 any(f.language == "python" for f in files):
             self.model_checks = self.generated_tests(files)
@@ -319,6 +336,7 @@ class _Run:
             "finish_reason": result.finish_reason, "truncated": p.truncated,
             "validation": "skipped" if validation.get("skipped") else "ran",
             "repairs": [f.repair for f in files if f.repair],
+            **({"imports_added": imports_added} if imports_added else {}),
             **({"edits": {"blocks_applied": sum(len(s.blocks) for s in p.states.values()),
                           "blocks_failed": len(p.edit_failures),
                           "converted": p.converted, "refused": p.ignored,
@@ -404,7 +422,7 @@ class _Run:
             # to remove: then it starts again from the files as they were
             self.pass_base = before.states if before is not None and before.states and \
                 not before.deleted else {}
-            draws = self.samples if n == 1 else 1
+            draws = self.samples if n == 1 else self.refine_samples
             current: Pass | None = None
             for s in range(1, draws + 1):
                 if s > 1 and self.elapsed() >= self.budget:
