@@ -18,6 +18,9 @@ Variants (every task, one loaded model, the raw answer as the baseline in the sa
   complexity limit and the security scan);
 - ``dmc_t0_samples``: greedy first answer, then up to three more at the sample temperature
   while the shown example fails (the first pass as ``generation.samples`` draws it).
+- ``dmc_approach_t02``: temperature 0.2, the prompt asking for a sentence or two on how the
+  code will work before the block, and a system prompt without "code only" (the raw answers
+  start that way; see ``APPROACH_FORMAT``).
 
 Times are not comparable between variants: they run in a fixed order on one loaded model,
 and llama.cpp reuses the cached prompt prefix of the variant before (the same prompt for all
@@ -34,10 +37,12 @@ Usage: ``bench_mbpp_first.py [--model M] [--limit N] [--offset N] [--stride N]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +62,15 @@ from bench.bench_mbpp import (  # noqa: E402
 )
 from bench.common import RESULTS, write  # noqa: E402
 
-VARIANTS = ("dmc_t02", "dmc_t0", "dmc_lean_t0", "dmc_t0_samples")
+VARIANTS = ("dmc_t02", "dmc_t0", "dmc_lean_t0", "dmc_t0_samples", "dmc_approach_t02")
+# dmc_approach_t02: the raw answers start with a sentence on how the code will work, then
+# the code; dmc's prompt asks for code only. This variant lets the model say its approach
+# first (dropped with everything outside the block; the guard still stops at the block's end)
+APPROACH_SYSTEM = ("You are a careful senior software engineer. Write complete, working, "
+                   "secure code that follows the project's style.")
+APPROACH_FORMAT = ("First say in one or two sentences how the code will work. Then answer "
+                   "with one fenced code block holding the complete code, tagged with its "
+                   "language. No tests or usage examples.")
 
 
 def variant_payload(payload: dict[str, Any], variant: str) -> dict[str, Any]:
@@ -65,7 +78,7 @@ def variant_payload(payload: dict[str, Any], variant: str) -> dict[str, Any]:
     p = copy.deepcopy(payload)
     gen = p["generation"]
     gen.update({"max_iterations": 1, "samples": 1, "generated_tests": False})
-    gen["temperature"] = 0.2 if variant == "dmc_t02" else 0.0
+    gen["temperature"] = 0.2 if variant.endswith("_t02") else 0.0
     if variant == "dmc_t0_samples":
         gen["samples"] = 4
     if variant == "dmc_lean_t0":
@@ -75,6 +88,20 @@ def variant_payload(payload: dict[str, Any], variant: str) -> dict[str, Any]:
         p["quality_criteria"] = {**(p.get("quality_criteria") or {}), "max_complexity": None,
                                  "security_scan": False}
     return p
+
+
+@contextlib.contextmanager
+def prompt_of(variant: str) -> Iterator[None]:
+    """The prompt texts of one variant, put back afterwards."""
+    from dmc.generate import prompt
+
+    saved = prompt.SYSTEM, prompt.SINGLE_FORMAT
+    if variant.startswith("dmc_approach"):
+        prompt.SYSTEM, prompt.SINGLE_FORMAT = APPROACH_SYSTEM, APPROACH_FORMAT
+    try:
+        yield
+    finally:
+        prompt.SYSTEM, prompt.SINGLE_FORMAT = saved
 
 
 def run(model: str, tasks: list[dict[str, Any]], name: str,
@@ -102,7 +129,8 @@ def run(model: str, tasks: list[dict[str, Any]], name: str,
         payload = laptop_payload(text, cfg)
         for variant in variants:
             start = time.perf_counter()
-            result = generate(variant_payload(payload, variant), backend)
+            with prompt_of(variant):
+                result = generate(variant_payload(payload, variant), backend)
             row[variant] = bool(result["code"]) and score(result["code"], task)
             row[f"{variant}_seconds"] = round(time.perf_counter() - start, 2)
             row[f"{variant}_tokens"] = result["metadata"]["tokens_generated"]

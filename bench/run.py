@@ -218,7 +218,8 @@ def render_mbpp() -> list[str]:
 
 _FIRST_COLUMNS = {"raw": "raw model (baseline)", "dmc_t02": "dmc, temperature 0.2",
                   "dmc_t0": "dmc, greedy", "dmc_lean_t0": "dmc, greedy, lean prompt",
-                  "dmc_t0_samples": "dmc, greedy + samples while the example fails"}
+                  "dmc_t0_samples": "dmc, greedy + samples while the example fails",
+                  "dmc_approach_t02": "dmc, 0.2, approach sentence before the code"}
 
 
 def _first_answer_table() -> list[str]:
