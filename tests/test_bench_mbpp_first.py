@@ -39,7 +39,8 @@ def test_lean_prompt_drops_the_sections_and_keeps_the_task() -> None:
 def test_rates_and_points_come_from_counts_not_rounded_rates() -> None:
     rows = [{"task_id": i, "raw": i < 19, "dmc_t02": i < 21, "dmc_t0": i < 20,
              "dmc_lean_t0": i < 20, "dmc_t0_samples": i < 27} for i in range(60)]
-    doc = document("m", [{"task_id": i} for i in range(60)], rows, complete=True)
+    doc = document("m", [{"task_id": i} for i in range(60)], rows, complete=True,
+                   variants=("dmc_t02", "dmc_t0", "dmc_lean_t0", "dmc_t0_samples"))
     assert doc["passed"] == {"raw": 19, "dmc_t02": 21, "dmc_t0": 20, "dmc_lean_t0": 20,
                              "dmc_t0_samples": 27}
     assert doc["pass_rate"]["dmc_t0"] == 0.333
