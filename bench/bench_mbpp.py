@@ -316,6 +316,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--name", default=None, help="results file (default mbpp-SPLIT)")
     parser.add_argument("--split", choices=("dev", "test"), default="dev")
     parser.add_argument("--ids", help="comma-separated task ids (instead of the subset)")
+    parser.add_argument("--note", help="what the run is for (shown in RESULTS.md); say how "
+                                       "--ids were chosen")
     args = parser.parse_args(argv)
     models = args.model or ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
     size = len(load_tasks(10_000, 0, 1, args.split))
@@ -335,8 +337,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "protocol": "request + first assert shown; all asserts scored; temperature 0 for "
                         "raw, dmc with its configuration defaults",
             "split": args.split,
-            "subset": {"offset": args.offset, "stride": args.stride, "limit": args.limit,
-                       "task_ids": [t["task_id"] for t in tasks]},
+            "subset": ({"ids": True} if args.ids else
+                       {"offset": args.offset, "stride": args.stride, "limit": args.limit})
+            | {"task_ids": [t["task_id"] for t in tasks]},
+            **({"note": args.note} if args.note else {}),
             "data": "data/mbpp-sanitized.jsonl; MBPP's own split: test = ids 11-510, dev = "
                     "the others; settings chosen on dev only",
             "overrides": {k: v for k, v in os.environ.items() if k.startswith(

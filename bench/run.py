@@ -277,8 +277,12 @@ def _mbpp_table(r: dict, what: str) -> list[str]:
     m = r["machine"]
     sub = r["subset"]
     out = [f"## dmc generate on MBPP, {what} ({m['date']}; {m['cores']} cores, {m['cpu']})",
-           "", f"{len(sub['task_ids'])} tasks (every {sub['stride']}th of the split; ids "
-           f"{sub['task_ids'][0]}…{sub['task_ids'][-1]}). Protocol: {r['protocol']}. Raw and "
+           "", f"{len(sub['task_ids'])} tasks ("
+           + (f"chosen ids {', '.join(map(str, sub['task_ids']))}" if sub.get("ids") else
+              f"every {sub['stride']}th of the split; ids {sub['task_ids'][0]}…"
+              f"{sub['task_ids'][-1]}")
+           + f"). Protocol: {r['protocol']}." + (f" {r['note']}" if r.get("note") else "")
+           + " Raw and "
            "dmc ran in the same process, task by task"
            + (f"; overrides: {r['overrides']}" if r.get("overrides") else "") + "."
            + ("" if r.get("complete", True) else

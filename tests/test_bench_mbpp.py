@@ -38,3 +38,12 @@ def test_the_table_says_what_dmc_ran_with() -> None:
     lines = _mbpp_table(doc, "dev")
     assert f"- m: dmc ran with temperature 0.2, samples 4; raw up to {RAW_MAX_TOKENS} " \
            "tokens, greedy" in lines
+
+
+def test_a_run_on_chosen_ids_says_so_and_why() -> None:
+    doc = {"machine": {"date": "d", "cores": 2, "cpu": "c"}, "protocol": "p",
+           "note": "Tasks an earlier run failed.", "subset": {"ids": True, "task_ids": [574, 579]},
+           "models": {}}
+    text = "\n".join(_mbpp_table(doc, "dev"))
+    assert "2 tasks (chosen ids 574, 579). Protocol: p. Tasks an earlier run failed." in text
+    assert "every" not in text  # not described as a stride over the split
