@@ -340,6 +340,8 @@ class _Run:
             **({"edits": {"blocks_applied": sum(len(s.blocks) for s in p.states.values()),
                           "blocks_failed": len(p.edit_failures),
                           "converted": p.converted, "refused": p.ignored,
+                          "unasked": [f.describe() for f in p.edit_failures
+                                      if f.reason == changes.UNASKED],
                           "missing": p.missing, "deleted": p.deleted}}
                if edit is not None else {}),
             "prompt_tokens": result.prompt_tokens, "tokens": result.completion_tokens,
@@ -387,7 +389,13 @@ class _Run:
 
             states = p.states if p.states and not p.deleted else self.base_states
             current = {path: st.content for path, st in states.items()}
-            said = [render_failures(p.edit_failures, files=current)] if p.edit_failures else []
+            # a block held back for rewriting code the request is not about is not to be sent
+            # again, unlike one that did not apply
+            unasked = [f for f in p.edit_failures if f.reason == changes.UNASKED]
+            missed = [f for f in p.edit_failures if f.reason != changes.UNASKED]
+            said = [render_failures(missed, files=current)] if missed else []
+            if unasked:
+                said.append(changes.render_unasked(unasked))
             if p.ignored:
                 said.append("Not applied (" + "; ".join(p.ignored) + "). Change existing "
                             "files with SEARCH/REPLACE blocks after `File: <path>`.")
@@ -499,16 +507,19 @@ class _Run:
     def _status(self, best: Pass, interrupted: bool) -> tuple[str, str | None]:
         if not best.files:
             if self.base_states and best.edit_failures:
-                return "error", f"no edit block applied ({len(best.edit_failures)} failed)"
+                return "error", changes.failure_reason(best.edit_failures, applied=False)
             return "error", "no answer contained code"
+        # a block held back may be why something named is missing: say both
+        held = [f for f in best.edit_failures if f.reason == changes.UNASKED]
+        also = f"; {changes.failure_reason(held, applied=True)}" if held else ""
         if best.missing:
             return "partial", ("the change does not add what the request names: "
-                               + ", ".join(best.missing))
+                               + ", ".join(best.missing) + also)
         if best.deleted:
             return "partial", ("the change deletes what the request does not name: "
-                               + ", ".join(best.deleted))
+                               + ", ".join(best.deleted) + also)
         if best.edit_failures:
-            return "partial", f"{len(best.edit_failures)} edit block(s) did not apply"
+            return "partial", changes.failure_reason(best.edit_failures, applied=True)
         if best.truncated:
             return "partial", "the answer was cut off and could not be repaired"
         if best.checks.total and not best.checks_ok:

@@ -7,6 +7,10 @@ holds the state of one file across passes — its original text, the blocks appl
 the content they give — so a refinement pass can add blocks on top of the best pass, and
 ``dmc run --apply`` can replay exactly the same blocks on the file on disk.
 
+A block that rewrites most of a definition the request is not about (asked to implement one
+method, the model also rewrites its caller) is held back and reported as a failure of its own
+(:data:`UNASKED`, :func:`render_unasked`); see :func:`dmc.generate.scope.keep_to_request`.
+
 It also holds "done means done" for a change: the request's named things (a function or class
 name in backticks or with parentheses, an HTTP method and route) that the original does not
 contain must appear in what the edits add; otherwise the change is not what was asked.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +28,7 @@ from dmc.generate.code import CodeFile, extract_files
 from dmc.generate.edits import (
     BlockFailure,
     EditBlock,
+    Reason,
     apply_edits,
     parse_edits,
     strip_markers,
@@ -34,6 +40,7 @@ from dmc.generate.rewrites import (
     definitions,
     lost_definitions,
 )
+from dmc.generate.scope import Unasked, keep_to_request
 
 MAX_FILE_CHARS = 60_000
 #: the names dmc.generate.code gives code blocks without a path (generated.py, generated_2.js)
@@ -41,6 +48,11 @@ _PATHLESS = re.compile(r"generated(?:_\d+)?(?:\.\w+)?")
 
 _ROUTE = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE)\s+(/[\w/:{}\-.<>]*)", re.I)
 _NAMED = re.compile(r"`([A-Za-z_][\w.]*)`|\b([A-Za-z_]\w*)\(\)?")
+#: the reason of a block held back for rewriting code the request is not about
+#: (:func:`dmc.generate.scope.keep_to_request`)
+UNASKED: Reason = "unasked"
+#: the note on a held block that names what it rewrote, for the status
+_HELD = "held back: "
 _COMMON = {"print", "len", "str", "int", "list", "dict", "set", "range", "open", "get", "post",
            "put", "delete", "patch", "test", "tests", "e.g", "i.e", "use", "add", "make",
            "function", "method", "route", "returns", "return", "and", "or", "the", "a"}
@@ -104,6 +116,10 @@ def from_answer(answer: str, base: dict[str, FileState], *, language: str | None
     files: dict[str, CodeFile] = {}
     for path, blocks in by_path.items():
         state = states.get(path)
+        if state is not None and state.original:
+            blocks, held = keep_to_request(path, state.original, blocks, request,
+                                           earlier=state.blocks)
+            failures += [unasked_failure(path, u) for u in held]
         result = apply_edits(state.content if state else None, blocks, path=path)
         failures += result.failures
         applied = [o.block for o in result.outcomes if o.applied]
@@ -148,7 +164,12 @@ def from_answer(answer: str, base: dict[str, FileState], *, language: str | None
             where = "a code block without a `File: <path>` line" if pathless else path
             ignored.append(f"{where}: {conversion.refused or 'it changes nothing'}")
             continue
-        result = apply_edits(state.content, list(conversion.blocks), path=path)
+        # dmc's blocks keep to the request as the model's own do: a whole file can rewrite
+        # a caller of the definition asked for (the 1.5B on mccabe.py)
+        made, held = keep_to_request(path, state.original, conversion.blocks, request,
+                                     made=True, earlier=state.blocks)
+        failures += [unasked_failure(path, u) for u in held]
+        result = apply_edits(state.content, made, path=path)
         applied = [o.block for o in result.outcomes if o.applied]
         failures += result.failures
         if applied:
@@ -156,8 +177,51 @@ def from_answer(answer: str, base: dict[str, FileState], *, language: str | None
             state.content = result.content
             files[path] = edited_file(state)
             converted.append(f"{path}: {conversion.blocks[0].notes[0]}")
-    return EditPass(list(files.values()), states, failures, ignored, len(parsed.blocks),
-                    converted)
+    return EditPass(list(files.values()), states, sorted(failures, key=lambda f: f.index),
+                    ignored, len(parsed.blocks), converted)
+
+
+def unasked_failure(path: str, held: Unasked) -> BlockFailure:
+    """A block held back for rewriting code the request is not about, as a failure: it is
+    counted and reported with the blocks that did not apply, but the refinement says to
+    leave that code alone (:func:`render_unasked`), not to send the block again."""
+    block = held.block
+    noted = EditBlock(block.path, block.search, block.replace, block.index, block.line,
+                      (*block.notes, _HELD + ", ".join(held.names)))
+    return BlockFailure(block.index, path, UNASKED, held.detail(), (), noted)
+
+
+def render_unasked(failures: Sequence[BlockFailure]) -> str:
+    """The refinement's words for blocks held back as :data:`UNASKED` ("" when none)."""
+    if not failures:
+        return ""
+    said = []
+    for f in failures:
+        made = f.block is not None and any(n.startswith("made from") for n in f.block.notes)
+        # a block dmc made from a whole file has a number the model never wrote
+        said.append(f"{f'Your code for {f.path}' if made else f'Block {f.index} for {f.path}'}"
+                    f" {f.detail}.")
+    said.append(f"If the asked change really needs {'it' if len(failures) == 1 else 'them'}, "
+                "change only the lines the asked change requires.")
+    return "\n".join(said)
+
+
+def failure_reason(failures: Sequence[BlockFailure], *, applied: bool) -> str:
+    """The status reason for blocks that did not apply or were held back; ``applied``:
+    some block of the change applied."""
+    held = [f for f in failures if f.reason == UNASKED]
+    missed = len(failures) - len(held)
+    said = []
+    if not applied:
+        said.append("no edit block applied" + (f" ({missed} failed)" if missed else ""))
+    elif missed:
+        said.append(f"{missed} edit block(s) did not apply")
+    if held:
+        names = dict.fromkeys(n for f in held if f.block is not None for note in f.block.notes
+                              if note.startswith(_HELD) for n in note[len(_HELD):].split(", "))
+        said.append(f"held back {len(held)} block(s) that rewrite code the request does not "
+                    f"ask about: {', '.join(names)}")
+    return (": " if not applied and not missed else "; ").join(said)
 
 
 def kept_beside(block: EditBlock, request: str) -> EditBlock:

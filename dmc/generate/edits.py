@@ -57,7 +57,9 @@ from dmc.optimize.pack import MARKER_CLOSE, MARKER_OPEN
 
 Method = Literal["exact", "trailing_whitespace", "indentation", "redacted", "fuzzy", "create"]
 Reason = Literal["no_match", "ambiguous", "empty_search", "missing_file", "malformed",
-                 "no_path", "elided", "placeholder", "redacted"]
+                 "no_path", "elided", "placeholder", "redacted",
+                 # held back by dmc.generate.scope: it rewrites code the request is not about
+                 "unasked"]
 
 FUZZY_THRESHOLD = 0.9
 # The shape of one block, for prompts and for the refinement message.

@@ -71,7 +71,7 @@ class Conversion:
     refused: str | None = None
 
 
-def _lines(text: str) -> list[str]:
+def text_lines(text: str) -> list[str]:
     """Lines without their endings; a final newline ends the last line, adds none."""
     lines = text.replace("\r\n", "\n").split("\n")
     return lines[:-1] if lines and lines[-1] == "" else lines
@@ -84,7 +84,7 @@ def _block(path: str, old: list[str], start: int, end: int, new: list[str],
     for context in range(0, MAX_CONTEXT + 1):
         a, b = max(0, start - context), min(len(old), end + context)
         search = old[a:b]
-        if any(s.strip() for s in search) and _occurrences(old, search) == 1:
+        if any(s.strip() for s in search) and occurrences(old, search) == 1:
             replace = old[a:start] + new + old[end:b]
             return EditBlock(path, "".join(ln + "\n" for ln in search),
                              "".join(ln + "\n" for ln in replace), index=index, notes=(note,))
@@ -199,7 +199,7 @@ def named_in(definition: str, request: str) -> bool:
 def lost_definitions(before: str, after: str, request: str) -> list[str]:
     """Definitions ``before`` has more of than ``after`` that the request does not name:
     code a change deleted without being asked to."""
-    had, kept = Counter(definitions(_lines(before))), Counter(definitions(_lines(after)))
+    had, kept = Counter(definitions(text_lines(before))), Counter(definitions(text_lines(after)))
     return [d for d in had if kept[d] < had[d] and not named_in(d, request)]
 
 
@@ -208,7 +208,9 @@ def _same_but_spacing(old: list[str], new: list[str]) -> bool:
     return [ln.rstrip() for ln in old if ln.strip()] == [ln.rstrip() for ln in new if ln.strip()]
 
 
-def _occurrences(haystack: list[str], needle: list[str]) -> int:
+def occurrences(haystack: list[str], needle: list[str]) -> int:
+    """How many times ``needle`` occurs in ``haystack`` as consecutive lines (a SEARCH must
+    match once)."""
     if not needle:
         return len(haystack) + 1
     n = len(needle)
@@ -227,7 +229,7 @@ def blocks_from_rewrite(path: str, current: str, rewritten: str, *,
         return Conversion((), "the rewrite holds a note that lines were left out (an elision "
                               "marker): what it stands for would be deleted")
     rewritten = strip_markers(rewritten) if has_markers(rewritten) else rewritten
-    old, new = _lines(current), _lines(rewritten)
+    old, new = text_lines(current), text_lines(rewritten)
     known = {o.strip() for o in old}
     if any(_PLACEHOLDER.match(ln) and ln.strip() not in known for ln in new):
         return Conversion((), "the rewrite stands for kept code with a placeholder comment "
@@ -519,8 +521,8 @@ def blocks_from_snippet(path: str, current: str, snippet: str) -> Conversion:
         tree, mine = ast.parse(current), ast.parse(snippet)
     except SyntaxError:
         return Conversion((), "the snippet or the file is not valid Python")
-    old = _lines(current)
-    new = _lines(snippet)
+    old = text_lines(current)
+    new = text_lines(snippet)
     top = _defs(tree.body, old)
     classes = [ds[0] for ds in top.values() if isinstance(ds[0].node, ast.ClassDef)]
     have_imports = {ast.dump(n) for n in ast.walk(tree)
