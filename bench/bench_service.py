@@ -307,6 +307,7 @@ def main() -> dict[str, Any]:
     parser.add_argument("--soak", type=float, default=180, help="soak seconds (default 180)")
     parser.add_argument("--gap", type=float, default=0.08, help="seconds between keystrokes")
     parser.add_argument("--chroma-queries", type=int, default=200)
+    parser.add_argument("--name", help="results file (default service, service-big with --big)")
     parser.add_argument("--repo", type=Path, help="an indexed corpus to reuse (indexing the "
                         "default one takes minutes on two busy cores)")
     args = parser.parse_args()
@@ -371,7 +372,7 @@ def main() -> dict[str, Any]:
                               **soak(client, url, server.pid(), args.soak)}
             result["service_status_after"] = client.get(url + "/v1/status").json()
     result["load_average_at_end"] = os.getloadavg()
-    path = write("service", result)
+    path = write(args.name or ("service-big" if args.big else "service"), result)
     print(f"service -> {path}")
     return result
 

@@ -1,4 +1,5 @@
-"""bench_mbpp records the generation settings dmc ran with, and RESULTS.md shows them."""
+"""bench_mbpp records the generation settings dmc ran with, and RESULTS.md shows them (with
+the service figures, rendered by the same module)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,12 @@ def test_a_run_on_chosen_ids_says_so_and_why() -> None:
     text = "\n".join(_mbpp_table(doc, "dev"))
     assert "2 tasks (chosen ids 574, 579). Protocol: p. Tasks an earlier run failed." in text
     assert "every" not in text  # not described as a stride over the split
+
+
+def test_results_md_has_the_service_figures_beside_their_baselines() -> None:
+    from bench.run import render_service
+
+    text = "\n".join(render_service())
+    assert "## dmc serve, the laptop service (service.json" in text  # the committed run
+    for figure in ("four-process pipe", "a second identical request", "soak", "HNSW"):
+        assert figure in text
