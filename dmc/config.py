@@ -54,7 +54,9 @@ SETTINGS: tuple[Setting, ...] = (
             "without generation.server); the default comes from OLLAMA_HOST when it is set"),
     # rag: the repository index
     Setting("rag.index_dir", "str", ".dmc", "index folder, relative to the repo root"),
-    Setting("rag.chroma_url", "str?", None, "Chroma server URL (server mode); null = embedded"),
+    Setting("rag.chroma_url", "str?", None,
+            "Chroma server URL (server mode, a shared index); null = the local SQLite "
+            "manifest only"),
     Setting("rag.top_k", "int", 8, "chunks retrieved per request", minimum=1, maximum=200),
     Setting("rag.similarity_threshold", "float", 0.2, "minimum dense similarity kept",
             minimum=-1.0, maximum=1.0),
