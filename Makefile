@@ -77,9 +77,6 @@ bench: install
 
 stress: install
 	$(PY) bench/stress.py
-	# the laptop service under a 3-minute soak of mixed requests, its figures beside the
-	# four-process baselines (bench/results/service.json; RESULTS.md renders it)
-	$(PY) bench/bench_service.py --soak 180
 
 lint: install
 	$(PY) -m ruff check dmc commands remote tests bench scripts

@@ -301,7 +301,7 @@ def chroma(repo: Path, n_queries: int) -> dict[str, Any]:
             "goal_recall": 0.99}
 
 
-def main() -> dict[str, Any]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--big", action="store_true", help="the RAG bench's 11k-chunk corpus")
     parser.add_argument("--soak", type=float, default=180, help="soak seconds (default 180)")
@@ -310,7 +310,7 @@ def main() -> dict[str, Any]:
     parser.add_argument("--name", help="results file (default service, service-big with --big)")
     parser.add_argument("--repo", type=Path, help="an indexed corpus to reuse (indexing the "
                         "default one takes minutes on two busy cores)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     from tests.support.serve import ServeProcess
 
     result: dict[str, Any] = {"load_average_at_start": os.getloadavg()}

@@ -15,6 +15,7 @@ from bench import (  # noqa: E402
     bench_optimize,
     bench_rag,
     bench_run,
+    bench_service,
     bench_validate,
     bench_validate_cpu,
     bench_web,
@@ -273,8 +274,9 @@ def render_service() -> list[str]:
                 f"repeated, {soak['requests']['drafts']} drafts) | grew "
                 f"{soak['growth_mib']} MiB ({soak['rss_start_mib']} → {soak['rss_end_mib']}); "
                 f"over the last third ({last_third[0][0]:.0f}–{last_third[-1][0]:.0f} s) "
-                f"**{soak['last_third_slope_mib_per_hour']} MiB/h**; over the whole soak "
-                f"{soak['slope_mib_per_hour']} MiB/h | after warm-up "
+                f"{soak['last_third_slope_mib_per_hour']} MiB/h; over the whole soak "
+                f"**{soak['slope_mib_per_hour']} MiB/h** (the context cache full throughout: "
+                f"{soak['slope_measured_over'] == 'cache full'}) | after warm-up "
                 f"{soak['rss_after_warm_up_mib']} MiB | < {soak['goal_mib_per_hour']} MiB/h |",
                 f"| Chroma's HNSW search against the exact search dmc uses, "
                 f"{ch['queries']} queries: recall of the 100 candidates | "
@@ -364,6 +366,7 @@ def main() -> None:
     bench_rag.main()
     bench_run.main()
     bench_web.main([])
+    bench_service.main([])
     (ROOT / "bench" / "RESULTS.md").write_text(render(), encoding="utf-8")
     print(f"wrote {ROOT / 'bench' / 'RESULTS.md'}")
 

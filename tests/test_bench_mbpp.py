@@ -57,3 +57,12 @@ def test_results_md_has_the_service_figures_beside_their_baselines() -> None:
     assert "## dmc serve, the laptop service (service.json" in text  # the committed run
     for figure in ("four-process pipe", "a second identical request", "soak", "HNSW"):
         assert figure in text
+
+
+def test_the_committed_results_md_has_the_service_section() -> None:
+    """RESULTS.md is rendered from the results files: a service.json must show up in it."""
+    from bench.common import ROOT
+
+    assert (ROOT / "bench" / "results" / "service.json").exists()
+    assert "## dmc serve, the laptop service (service.json" in \
+        (ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8")
