@@ -759,16 +759,9 @@ def test_the_status_names_what_was_held_back(dmc: Any, tmp_path: Path) -> None:
 
 # ------------------------------------------- a refinement builds on what earlier passes did
 
-SENDER = '''class Client:
-    def __init__(self, base):
-        self.base = base
-
-    def _send(self, method, url):
-        return http.request(method, self.base + url)
-
-    def get(self, url):
-        return self._send("GET", url)
-
+# CLIENT with a private _send, and a post() that calls it too
+SENDER = CLIENT.replace("def send(", "def _send(").replace("self.send(", "self._send(") + \
+    '''
     def post(self, url):
         headers = {"content-type": "application/json"}
         url = url.lstrip("/")
