@@ -112,6 +112,36 @@ def test_run_falls_back_to_in_process_without_a_service(served) -> None:
     assert orjson.loads(res.stdout)["intent"]["task_type"] == "feature_implementation"
 
 
+def test_a_request_cannot_redirect_where_code_goes_or_the_index_lives(served) -> None:
+    """desktop.url, generation.server, models.ollama_url, rag.chroma_url, rag.index_dir:
+    refused per request unless at the service's own value (what `dmc run --service` sends
+    when the user gave the same flags as the service)."""
+    url = served["url"]
+    for key, value in (("desktop.url", "http://attacker.example:8765"),
+                       ("generation.server", "ollama:http://attacker.example:11434"),
+                       ("models.ollama_url", "http://attacker.example:11434"),
+                       ("rag.chroma_url", "http://attacker.example:8000"),
+                       ("rag.index_dir", "/tmp/elsewhere")):
+        res = httpx.post(url + "/v1/runs", json={"text": "x", "stop_after": "intent",
+                                                  "settings": {key: value}}, timeout=30)
+        assert res.status_code == 400 and f"setting '{key}' cannot be changed" in res.text
+    own = served["flags"][served["flags"].index("--set") + 3].split("=", 1)[1]
+    same = httpx.post(url + "/v1/runs", json={"text": REQUEST, "stop_after": "intent",
+                                               "settings": {"generation.server": own}},
+                      timeout=60)
+    assert same.status_code == 200, same.text
+
+
+def test_run_with_another_destination_runs_here_and_says_why(served) -> None:
+    res = _dmc(served, "run", "--service", "--stop-after", "intent", "--set",
+               f"serve.port={served['port']}", "--set",
+               "generation.server=ollama:http://127.0.0.1:9", REQUEST)
+    assert res.returncode == 0, res.stderr
+    assert b"runs with another generation.server" in res.stderr
+    assert b"running here" in res.stderr
+    assert orjson.loads(res.stdout)["intent"]["task_type"] == "feature_implementation"
+
+
 def test_draft_prepares_the_payload_and_the_run_takes_it_from_the_cache(served) -> None:
     url = served["url"]
     text = "add a function count_chars(text) to textutil/words.py"

@@ -8,6 +8,7 @@ each event to the same renderer as the in-process path, so what it prints is the
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,12 +53,18 @@ def base_url(cfg: Config) -> str:
 
 
 def request_settings(cfg: Config) -> dict[str, Any]:
-    """The settings this command was given beyond the files the service reads too."""
-    from dmc.service.core import allowed_override
+    """The settings this command was given beyond the files the service reads too.
 
-    return {k: v for k, v in cfg.values.items()
-            if (cfg.sources.get(k) == "flag" or cfg.sources.get(k, "").startswith("env DMC_"))
-            and allowed_override(k)}
+    Settings the service does not take from a request (where code is sent, where the index
+    lives) are sent too: the service accepts them at its own value and refuses another
+    (then the run goes in-process), rather than running with its own value silently.
+    """
+    from dmc.service.core import allowed_override, only_in_process
+
+    given = {k: v for k, v in cfg.values.items()
+             if cfg.sources.get(k) == "flag" or cfg.sources.get(k, "").startswith("env DMC_")}
+    # the service takes a fixed setting only at its own value, and refuses another one
+    return {k: v for k, v in given.items() if allowed_override(k) or only_in_process(k)}
 
 
 def run_via_service(cfg: Config, text: str, *, stop_after: str | None, refresh: bool,
@@ -90,6 +97,10 @@ def run_via_service(cfg: Config, text: str, *, stop_after: str | None, refresh: 
                                headers=headers) as resp:
                 if resp.status_code != 200:
                     detail = orjson.loads(resp.read()).get("error", {}).get("message", "")
+                    fixed = re.search(r"setting '([^']+)' cannot be changed per request", detail)
+                    if resp.status_code == 400 and fixed:
+                        raise NoService(f"the service at {url} runs with another "
+                                        f"{fixed.group(1)}")
                     raise DmcError(f"the service refused the run: {detail}",
                                    Exit.USAGE if resp.status_code == 400 else Exit.REMOTE)
                 for line in resp.iter_lines():

@@ -31,17 +31,28 @@ from dmc.service.cache import ContextCache, Entry, cache_key, file_version, inde
 from dmc.service.metrics import Dashboard, Records, stats_from
 from dmc.service.warm import SINK, ServiceWarm, TokenBatcher
 
-#: settings a request may not change: where the service listens and what it trusts, and
-#: any file it would read and send elsewhere (a token, a key)
+#: settings a request may not change: where the service listens and what it trusts, any
+#: file it would read and send elsewhere (a token, a key), and where it sends the
+#: repository's code or writes an index (a request must not redirect either)
 _FIXED_SECTIONS = ("serve.", "server.")
 _FIXED_SUFFIXES = ("_file", "client_cert", "client_key")
+_FIXED_KEYS = frozenset({"desktop.url", "generation.server", "models.ollama_url",
+                         "rag.chroma_url", "rag.index_dir"})
 FINISHED_KEPT = 32
 
 
 def allowed_override(key: str) -> bool:
     """Whether a request may set this setting for itself."""
     return key in BY_KEY and not key.startswith(_FIXED_SECTIONS) and \
-        not key.endswith(_FIXED_SUFFIXES)
+        not key.endswith(_FIXED_SUFFIXES) and key not in _FIXED_KEYS
+
+
+def only_in_process(key: str) -> bool:
+    """Whether a run given this setting must run in-process rather than on a service: the
+    service would not take it from the request and would run with its own value (where
+    code is sent, where the index lives, the agent's token). ``serve.*`` and ``server.*``
+    say how to reach a service or an agent's own set-up, not what the run does."""
+    return not allowed_override(key) and not key.startswith(_FIXED_SECTIONS)
 
 
 @dataclass
@@ -141,9 +152,13 @@ class Service:
         import orjson
 
         overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-        for key in overrides:
-            if not allowed_override(key):
-                raise DmcError(f"setting '{key}' cannot be changed per request")
+        for key in list(overrides):
+            if allowed_override(key):
+                continue
+            if key in BY_KEY and overrides[key] == self.cfg.get(key):
+                del overrides[key]  # the service's own value: no change asked for
+                continue
+            raise DmcError(f"setting '{key}' cannot be changed per request")
         cfg = load(repo=self.repo, overrides={**self.base_overrides, **overrides}) \
             if overrides else self.cfg
         # keyed by the values, not the overrides: a client repeating the service's own
