@@ -191,10 +191,14 @@ def render() -> str:
             verdict = "passed" if r.get("passed") else "FAILED: " + "; ".join(r["problems"])
             out += [f"## make stress ({r['machine']['date']}): {verdict}", "",
                     f"- fuzzing: {f['inputs_run']} inputs run (counted) over "
-                    f"{len(f['inputs_run_by_target'])} targets (the stage commands and the "
-                    f"agent's API); crashes found: **{f['crashes_found']}**",
+                    f"{len(f['inputs_run_by_target'])} targets (the stage commands, the "
+                    f"agent's API and, from this version, the service's); crashes found: "
+                    f"**{f['crashes_found']}**",
                     f"- attack surface: {r['attack_surface']['passed']} of "
-                    f"{r['attack_surface']['tests']} tests passed",
+                    f"{r['attack_surface']['tests']} tests passed (the agent)"
+                    + (f"; the service: {r['service_attack_surface']['passed']} of "
+                       f"{r['service_attack_surface']['tests']}"
+                       if r.get("service_attack_surface") else ""),
                     f"- load: {lo['requests_sent']} requests sent ({lo['clients']} concurrent "
                     f"clients x {lo['rounds']} rounds): {lo['answered_result']} answered, "
                     f"{lo['answered_busy']} busy (503), **{lo['lost']} lost**; agent RSS "

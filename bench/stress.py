@@ -28,7 +28,9 @@ from bench.common import ROOT, write  # noqa: E402
 FUZZ_EXAMPLES = int(os.environ.get("DMC_FUZZ_EXAMPLES", "150"))
 ROUNDS = int(os.environ.get("DMC_STRESS_ROUNDS", "4"))
 FUZZ_TESTS = ["tests/test_fuzz.py",
-              "tests/test_agent_security.py::test_openapi_schema_fuzzing_finds_no_server_errors"]
+              "tests/test_agent_security.py::test_openapi_schema_fuzzing_finds_no_server_errors",
+              # the laptop service's API, as the agent's
+              "tests/test_service.py::test_openapi_schema_fuzzing_finds_no_server_errors"]
 LOAD_TEST = "tests/test_agent_security.py::test_load_every_request_gets_exactly_one_answer"
 FAULT_TESTS = [
     "tests/test_agent.py::test_backend_killed_mid_generation",
@@ -83,6 +85,10 @@ def main() -> None:
         fuzz = pytest("fuzz", FUZZ_TESTS, env, reports)
         attack = pytest("attack", ["tests/test_agent_security.py", "-k",
                                    "not load and not openapi"], env, reports)
+        # the laptop service's guards: Host, Origin, cross-site, JSON only, size, tokens,
+        # per-request settings
+        service_attack = pytest("attack-service", ["tests/test_service.py", "-k",
+                                                   "guards or token or redirect"], env, reports)
         load = pytest("load", [LOAD_TEST], env, reports)
         faults = pytest("faults", FAULT_TESTS, env, reports)
         inputs = {p.stem.removeprefix("fuzz-"): json.loads(p.read_text())["inputs"]
@@ -95,6 +101,7 @@ def main() -> None:
                  "inputs_run": sum(inputs.values()), "inputs_run_by_target": inputs,
                  "tests": fuzz, "crashes_found": fuzz["failed"] + fuzz["errors"]},
         "attack_surface": attack,
+        "service_attack_surface": service_attack,
         "load": {"clients": load_data.get("clients"), "rounds": load_data.get("rounds"),
                  "requests_sent": sum(totals.values()),
                  "answered_result": totals.get("result", 0),
@@ -109,6 +116,7 @@ def main() -> None:
                    "tests": faults},
     }
     problems = [name for name, group in (("fuzz", fuzz), ("attack surface", attack),
+                                         ("service attack surface", service_attack),
                                          ("load", load), ("faults", faults))
                 if not group["ok"]]
     if fuzz["ok"] and not inputs:
