@@ -86,9 +86,10 @@ def main() -> None:
         attack = pytest("attack", ["tests/test_agent_security.py", "-k",
                                    "not load and not openapi"], env, reports)
         # the laptop service's guards: Host, Origin, cross-site, JSON only, size, tokens,
-        # per-request settings
-        service_attack = pytest("attack-service", ["tests/test_service.py", "-k",
-                                                   "guards or token or redirect"], env, reports)
+        # per-request settings, and the agent's attack cases
+        service_attack = pytest("attack-service", [
+            "tests/test_service.py", "-k",
+            "guards or token or redirect or bypass or chunked or slow_clients"], env, reports)
         load = pytest("load", [LOAD_TEST], env, reports)
         faults = pytest("faults", FAULT_TESTS, env, reports)
         inputs = {p.stem.removeprefix("fuzz-"): json.loads(p.read_text())["inputs"]

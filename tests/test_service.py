@@ -251,6 +251,59 @@ def test_token_required_off_loopback_and_checked(served, tmp_path: Path) -> None
         assert right.status_code == 200
 
 
+def test_auth_bypass_attempts_are_refused(served, tmp_path: Path) -> None:
+    """The agent's variants of a wrong or misplaced token, against the service."""
+    token = "s3cret-token-value"
+    (tmp_path / "serve.token").write_text(token + "\n")
+    variants: list[dict[str, str]] = [
+        {}, {"authorization": ""}, {"authorization": "Bearer"}, {"authorization": token},
+        {"authorization": f"Basic {token}"}, {"authorization": f"Bearer {token} extra"},
+        {"authorization": f"Bearer {token[:-1]}"}, {"authorization": f"Bearer {token}x"},
+        {"authorization": f"Bearer {token.upper()}"}, {"x-api-key": token},
+        {"cookie": f"session={token}"}]
+    with ServeProcess(served["repo"], "--token-file", str(tmp_path / "serve.token"),
+                      "--no-warm", env=served["env"]) as server:
+        server.wait()
+        for headers in variants:
+            for method, path in (("GET", "/v1/status"), ("POST", "/v1/runs"),
+                                 ("POST", "/v1/draft"), ("GET", "/v1/runs")):
+                resp = httpx.request(method, server.url + path, content=b"{}",
+                                     headers={**JSON, **headers})
+                assert resp.status_code == 401, (headers, path, resp.status_code)
+        assert httpx.get(server.url + "/health").status_code == 200
+
+
+def test_a_chunked_body_over_the_limit_is_refused_while_read(served) -> None:
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the limit holds while reading
+        yield b'{"text": "'
+        for _ in range(3):
+            yield b"a" * (1024 * 1024)
+        yield b'"}'
+
+    resp = httpx.post(served["url"] + "/v1/draft", content=chunked(), headers=JSON, timeout=30)
+    assert resp.status_code == 413
+
+
+def test_slow_clients_do_not_block_others(served) -> None:
+    import socket
+    import time
+
+    host, port = "127.0.0.1", served["port"]
+    slow = []
+    for _ in range(20):  # slowloris-style: half a request each, then silence
+        s = socket.create_connection((host, port), timeout=5)
+        s.sendall(f"POST /v1/draft HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                  "Content-Length: 100\r\n".encode())
+        slow.append(s)
+    try:
+        start = time.monotonic()
+        resp = httpx.get(served["url"] + "/v1/status", timeout=10)
+        assert resp.status_code == 200 and time.monotonic() - start < 5
+    finally:
+        for s in slow:
+            s.close()
+
+
 def test_openapi_schema_fuzzing_finds_no_server_errors(served) -> None:
     """schemathesis against the service's own OpenAPI document, as for the agent. Runs
     are cut short after intent (a whole generation per example would take minutes); the
