@@ -340,8 +340,8 @@ class _Run:
             **({"edits": {"blocks_applied": sum(len(s.blocks) for s in p.states.values()),
                           "blocks_failed": len(p.edit_failures),
                           "converted": p.converted, "refused": p.ignored,
-                          "unasked": [f.describe() for f in p.edit_failures
-                                      if f.reason == changes.UNASKED],
+                          "unasked": [f.describe()
+                                      for f in changes.held_back(p.edit_failures)[0]],
                           "missing": p.missing, "deleted": p.deleted}}
                if edit is not None else {}),
             "prompt_tokens": result.prompt_tokens, "tokens": result.completion_tokens,
@@ -391,8 +391,7 @@ class _Run:
             current = {path: st.content for path, st in states.items()}
             # a block held back for rewriting code the request is not about is not to be sent
             # again, unlike one that did not apply
-            unasked = [f for f in p.edit_failures if f.reason == changes.UNASKED]
-            missed = [f for f in p.edit_failures if f.reason != changes.UNASKED]
+            unasked, missed = changes.held_back(p.edit_failures)
             said = [render_failures(missed, files=current)] if missed else []
             if unasked:
                 said.append(changes.render_unasked(unasked))
@@ -510,7 +509,7 @@ class _Run:
                 return "error", changes.failure_reason(best.edit_failures, applied=False)
             return "error", "no answer contained code"
         # a block held back may be why something named is missing: say both
-        held = [f for f in best.edit_failures if f.reason == changes.UNASKED]
+        held = changes.held_back(best.edit_failures)[0]
         also = f"; {changes.failure_reason(held, applied=True)}" if held else ""
         if best.missing:
             return "partial", ("the change does not add what the request names: "

@@ -181,6 +181,14 @@ def from_answer(answer: str, base: dict[str, FileState], *, language: str | None
                     ignored, len(parsed.blocks), converted)
 
 
+def held_back(failures: Sequence[BlockFailure]) -> tuple[list[BlockFailure],
+                                                         list[BlockFailure]]:
+    """(held back as :data:`UNASKED`, the others): the first are reported and not asked for
+    again, the others did not apply and are."""
+    held = [f for f in failures if f.reason == UNASKED]
+    return held, [f for f in failures if f.reason != UNASKED]
+
+
 def unasked_failure(path: str, held: Unasked) -> BlockFailure:
     """A block held back for rewriting code the request is not about, as a failure: it is
     counted and reported with the blocks that did not apply, but the refinement says to
@@ -209,8 +217,8 @@ def render_unasked(failures: Sequence[BlockFailure]) -> str:
 def failure_reason(failures: Sequence[BlockFailure], *, applied: bool) -> str:
     """The status reason for blocks that did not apply or were held back; ``applied``:
     some block of the change applied."""
-    held = [f for f in failures if f.reason == UNASKED]
-    missed = len(failures) - len(held)
+    held, others = held_back(failures)
+    missed = len(others)
     said = []
     if not applied:
         said.append("no edit block applied" + (f" ({missed} failed)" if missed else ""))
