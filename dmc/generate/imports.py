@@ -67,9 +67,12 @@ def _bound(tree: ast.AST) -> set[str]:
 def missing_imports(code: str) -> list[str]:
     """The import lines ``code`` needs for standard names it uses and never binds."""
     try:
-        tree = ast.parse(code)
+        return _needed(ast.parse(code))
     except (SyntaxError, ValueError):
         return []
+
+
+def _needed(tree: ast.Module) -> list[str]:
     bound = _bound(tree) | _BUILTINS
     as_module = {n.value.id for n in ast.walk(tree)
                  if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
@@ -101,10 +104,13 @@ def _insert_at(tree: ast.Module) -> int:
 
 def add_missing_imports(code: str) -> tuple[str, list[str]]:
     """``code`` with the standard imports it lacks, and the lines added (none: unchanged)."""
-    needed = missing_imports(code)
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code, []
+    needed = _needed(tree)
     if not needed:
         return code, []
-    tree = ast.parse(code)  # parsed once already in missing_imports: it parses
     lines = code.splitlines(keepends=True)
     at = _insert_at(tree)
     block = "".join(f"{line}\n" for line in needed)
